@@ -1,0 +1,363 @@
+//! FETCH: metadata comes from what ingest stored (never a re-parse);
+//! body sections are byte ranges of the stored message, streamed.
+
+use crate::session::{Session, Status, store_error};
+use crispin_proto::response::write_literal_header;
+use crispin_proto::{FetchAttr, Section, SectionText, SequenceSet};
+use crispin_store::{FetchNeed, FlagOp, Flags, MessageRecord, flag};
+use std::io::{self, Write as _};
+
+/// Messages per store round trip.
+const BATCH: usize = 500;
+/// Literals larger than this are streamed from storage in chunks.
+const CHUNK: u64 = 1 << 20;
+
+/// Where the bytes of a body section come from.
+enum Source {
+    Nil,
+    Bytes(Vec<u8>),
+    /// A range of the stored message.
+    Range(u64, u64),
+    /// Header fields filtered out of a range (nested HEADER.FIELDS).
+    Fields {
+        start: u64,
+        end: u64,
+        not: bool,
+        fields: Vec<String>,
+    },
+}
+
+fn needs(items: &[FetchAttr]) -> FetchNeed {
+    let mut need = FetchNeed::default();
+    for item in items {
+        match item {
+            FetchAttr::Envelope
+            | FetchAttr::Body
+            | FetchAttr::BodyStructure
+            | FetchAttr::Rfc822Text => need.meta = true,
+            FetchAttr::Rfc822Header => need.header = true,
+            FetchAttr::BodySection { section, .. } => {
+                if section.part.is_empty()
+                    && matches!(
+                        section.text,
+                        Some(SectionText::Header | SectionText::HeaderFields { .. })
+                    )
+                {
+                    need.header = true;
+                } else if section.text.is_some() || !section.part.is_empty() {
+                    need.meta = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    need
+}
+
+fn sets_seen(item: &FetchAttr) -> bool {
+    matches!(
+        item,
+        FetchAttr::Rfc822 | FetchAttr::Rfc822Text | FetchAttr::BodySection { peek: false, .. }
+    )
+}
+
+fn header_fields(block: &[u8], not: bool, fields: &[String]) -> Vec<u8> {
+    let names: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
+    crispin_mime::header_fields(block, &names, not)
+}
+
+fn section_source(rec: &MessageRecord, section: &Section) -> Source {
+    let header = rec.header.as_deref().map(Vec::as_slice).unwrap_or_default();
+    let Some(meta) = rec.meta.as_deref() else {
+        // Only whole-message and top-level header sections get here
+        // without metadata (see `needs`).
+        return match &section.text {
+            None => Source::Range(0, rec.size),
+            Some(SectionText::Header) => Source::Bytes(header.to_vec()),
+            Some(SectionText::HeaderFields { not, fields }) => {
+                Source::Bytes(header_fields(header, *not, fields))
+            }
+            _ => Source::Nil,
+        };
+    };
+    let root = &meta.root;
+    if section.part.is_empty() {
+        return match &section.text {
+            None => Source::Range(0, rec.size),
+            Some(SectionText::Header) => Source::Bytes(header.to_vec()),
+            Some(SectionText::HeaderFields { not, fields }) => {
+                Source::Bytes(header_fields(header, *not, fields))
+            }
+            Some(SectionText::Text) => Source::Range(u64::from(root.body_start), rec.size),
+            Some(SectionText::Mime) => Source::Nil,
+        };
+    }
+    let Some(part) = root.section(&section.part) else {
+        return Source::Nil;
+    };
+    let range = |a: u32, b: u32| Source::Range(u64::from(a), u64::from(b));
+    match &section.text {
+        None => range(part.body_start, part.end),
+        Some(SectionText::Mime) => range(part.header_start, part.body_start),
+        Some(text) => {
+            let Some(inner) = part.message_inner() else {
+                return Source::Nil;
+            };
+            match text {
+                SectionText::Header => range(inner.header_start, inner.body_start),
+                SectionText::Text => range(inner.body_start, inner.end),
+                SectionText::HeaderFields { not, fields } => Source::Fields {
+                    start: u64::from(inner.header_start),
+                    end: u64::from(inner.body_start),
+                    not: *not,
+                    fields: fields.clone(),
+                },
+                SectionText::Mime => Source::Nil,
+            }
+        }
+    }
+}
+
+impl Session {
+    pub(crate) async fn fetch(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        mut items: Vec<FetchAttr>,
+    ) -> io::Result<Status> {
+        let Some(sel) = &self.selected else {
+            return Ok(Status::bad("No mailbox selected"));
+        };
+        let msgs = match sel.resolve(set, uid) {
+            Ok(m) => m,
+            Err(e) => return Ok(Status::bad(e)),
+        };
+        if uid && !items.contains(&FetchAttr::Uid) {
+            items.insert(0, FetchAttr::Uid);
+        }
+        let need = needs(&items);
+        let mark_seen = !sel.read_only && items.iter().any(sets_seen);
+        let mailbox = sel.info.id;
+        let account = self.account_id();
+        for chunk in msgs.chunks(BATCH) {
+            let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+            let mut records = match self.ctx.store.fetch(account, mailbox, &uids, need).await {
+                Ok(r) => r,
+                Err(e) => return Ok(store_error(e)),
+            };
+            let mut newly_seen = Vec::new();
+            if mark_seen {
+                let unseen: Vec<u32> = records
+                    .iter()
+                    .filter(|r| !r.flags.has(flag::SEEN))
+                    .map(|r| r.uid)
+                    .collect();
+                if !unseen.is_empty() {
+                    let seen = Flags {
+                        system: flag::SEEN,
+                        keywords: Vec::new(),
+                    };
+                    match self
+                        .ctx
+                        .store
+                        .store_flags(account, mailbox, &unseen, FlagOp::Add, &seen)
+                        .await
+                    {
+                        Ok(r) => {
+                            if let Some(sel) = self.selected.as_mut() {
+                                sel.own_change(r.modseq);
+                            }
+                            for (u, f) in r.changed {
+                                if let Some(rec) = records.iter_mut().find(|x| x.uid == u) {
+                                    rec.flags = f;
+                                }
+                                newly_seen.push(u);
+                            }
+                        }
+                        Err(e) => return Ok(store_error(e)),
+                    }
+                }
+            }
+            for rec in &records {
+                let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(rec.uid)) else {
+                    continue;
+                };
+                let with_flags =
+                    newly_seen.contains(&rec.uid) && !items.contains(&FetchAttr::Flags);
+                self.write_fetch(seq, rec, &items, with_flags).await?;
+                self.conn.flush_if_large().await?;
+            }
+        }
+        Ok(Status::ok("FETCH completed"))
+    }
+
+    async fn write_fetch(
+        &mut self,
+        seq: u32,
+        rec: &MessageRecord,
+        items: &[FetchAttr],
+        extra_flags: bool,
+    ) -> io::Result<()> {
+        let utf8 = self.utf8;
+        let _ = write!(self.conn.out, "* {seq} FETCH (");
+        let mut first = true;
+        let mut sep = |out: &mut Vec<u8>| {
+            if !first {
+                out.push(b' ');
+            }
+            first = false;
+        };
+        for item in items {
+            sep(&mut self.conn.out);
+            let out = &mut self.conn.out;
+            match item {
+                FetchAttr::Uid => {
+                    let _ = write!(out, "UID {}", rec.uid);
+                }
+                FetchAttr::Flags => self.write_flags_item(rec),
+                FetchAttr::InternalDate => {
+                    let _ = write!(
+                        out,
+                        "INTERNALDATE \"{}\"",
+                        rec.internal_date.format("%d-%b-%Y %H:%M:%S %z")
+                    );
+                }
+                FetchAttr::Rfc822Size => {
+                    let _ = write!(out, "RFC822.SIZE {}", rec.size);
+                }
+                FetchAttr::Envelope => {
+                    out.extend_from_slice(b"ENVELOPE ");
+                    match &rec.meta {
+                        Some(m) => crispin_mime::write_envelope(out, &m.envelope, utf8),
+                        None => out.extend_from_slice(b"NIL"),
+                    }
+                }
+                FetchAttr::Body | FetchAttr::BodyStructure => {
+                    let extended = *item == FetchAttr::BodyStructure;
+                    out.extend_from_slice(if extended {
+                        b"BODYSTRUCTURE "
+                    } else {
+                        b"BODY "
+                    });
+                    match &rec.meta {
+                        Some(m) => crispin_mime::write_body(out, &m.root, extended, utf8),
+                        None => out.extend_from_slice(b"NIL"),
+                    }
+                }
+                FetchAttr::Rfc822 => {
+                    out.extend_from_slice(b"RFC822 ");
+                    self.write_source(rec, Source::Range(0, rec.size), None)
+                        .await?;
+                }
+                FetchAttr::Rfc822Header => {
+                    out.extend_from_slice(b"RFC822.HEADER ");
+                    let header = rec.header.as_deref().cloned().unwrap_or_default();
+                    self.write_source(rec, Source::Bytes(header), None).await?;
+                }
+                FetchAttr::Rfc822Text => {
+                    out.extend_from_slice(b"RFC822.TEXT ");
+                    let start = rec.meta.as_ref().map_or(0, |m| m.root.body_start);
+                    self.write_source(rec, Source::Range(u64::from(start), rec.size), None)
+                        .await?;
+                }
+                FetchAttr::BodySection {
+                    section, partial, ..
+                } => {
+                    let _ = write!(out, "BODY[{}]", section.to_wire());
+                    if let Some((origin, _)) = partial {
+                        let _ = write!(out, "<{origin}>");
+                    }
+                    out.push(b' ');
+                    let source = section_source(rec, section);
+                    self.write_source(rec, source, *partial).await?;
+                }
+            }
+        }
+        if extra_flags {
+            sep(&mut self.conn.out);
+            self.write_flags_item(rec);
+        }
+        self.conn.out.extend_from_slice(b")\r\n");
+        Ok(())
+    }
+
+    fn write_flags_item(&mut self, rec: &MessageRecord) {
+        if let Some(sel) = &self.selected {
+            sel.write_msg_flags(&mut self.conn.out, rec.uid, &rec.flags);
+        }
+    }
+
+    /// Writes a section's bytes as a literal (or NIL), applying a partial.
+    async fn write_source(
+        &mut self,
+        rec: &MessageRecord,
+        source: Source,
+        partial: Option<(u32, u32)>,
+    ) -> io::Result<()> {
+        let clip = |len: u64| match partial {
+            None => (0, len),
+            Some((origin, count)) => {
+                let start = u64::from(origin).min(len);
+                (start, u64::from(count).min(len - start))
+            }
+        };
+        let account = self.account_id();
+        match source {
+            Source::Nil => self.conn.out.extend_from_slice(b"NIL"),
+            Source::Bytes(bytes) => {
+                let (start, len) = clip(bytes.len() as u64);
+                let slice = &bytes[start as usize..(start + len) as usize];
+                write_literal_header(&mut self.conn.out, len);
+                self.conn.out.extend_from_slice(slice);
+            }
+            Source::Fields {
+                start,
+                end,
+                not,
+                fields,
+            } => {
+                let block = self.read(account, rec, start, end.saturating_sub(start)).await?;
+                let bytes = header_fields(&block, not, &fields);
+                return Box::pin(self.write_source(rec, Source::Bytes(bytes), partial)).await;
+            }
+            Source::Range(a, b) => {
+                let b = b.min(rec.size);
+                let a = a.min(b);
+                let (off, len) = clip(b - a);
+                write_literal_header(&mut self.conn.out, len);
+                let mut pos = a + off;
+                let end = pos + len;
+                while pos < end {
+                    let n = (end - pos).min(CHUNK);
+                    let data = self.read(account, rec, pos, n).await?;
+                    if data.len() as u64 != n {
+                        // The literal length is already on the wire: a
+                        // short blob can only end the connection.
+                        tracing::error!(blob = %rec.blob, "message file shorter than recorded");
+                        return Err(io::Error::other("message file is truncated"));
+                    }
+                    self.conn.write_through(&data).await?;
+                    pos += n;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        account: crispin_store::AccountId,
+        rec: &MessageRecord,
+        start: u64,
+        len: u64,
+    ) -> io::Result<Vec<u8>> {
+        self.ctx
+            .store
+            .read_blob(account, &rec.blob, start, len)
+            .await
+            .map_err(|e| {
+                tracing::error!(blob = %rec.blob, error = %e, "cannot read message");
+                io::Error::other(e.to_string())
+            })
+    }
+}

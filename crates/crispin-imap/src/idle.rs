@@ -1,0 +1,92 @@
+//! IDLE (RFC 2177): wait on the change feed and report changes as they
+//! are committed, until the client sends DONE.
+
+use crate::selected::SyncError;
+use crate::session::{Session, Status};
+use crispin_proto::FrameError;
+use std::io;
+use tokio::time::{Instant, sleep_until};
+
+impl Session {
+    pub(crate) async fn idle(&mut self) -> io::Result<Option<Status>> {
+        // Report what is already pending, then start waiting.
+        if let Err(e) = self.sync(true, true).await {
+            return self.idle_sync_failed(e).await;
+        }
+        self.conn.out.extend_from_slice(b"+ idling\r\n");
+        self.conn.flush().await?;
+        let config = self.ctx.config.clone();
+        let shutdown = self.ctx.shutdown.clone();
+        let mut watch = self.selected.as_ref().map(|s| s.watch.clone());
+        let mut keepalive = Instant::now() + config.idle_keepalive;
+        let mut recheck = Instant::now() + config.idle_recheck;
+        // RFC 3501's autologout applies while idling too; keepalives from
+        // us do not count as client activity.
+        let logout_at = Instant::now() + config.autologout;
+        loop {
+            let changed = async {
+                match watch.as_mut() {
+                    Some(w) => w.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                line = self.conn.read_line() => {
+                    return match line {
+                        Ok(l) if l.eq_ignore_ascii_case(b"DONE") => {
+                            Ok(Some(Status::ok("IDLE terminated")))
+                        }
+                        Ok(_) | Err(FrameError::LineTooLong { .. }) => {
+                            Ok(Some(Status::bad("Expected DONE")))
+                        }
+                        Err(FrameError::Io(e)) => Err(e),
+                        Err(_) => Err(io::ErrorKind::UnexpectedEof.into()),
+                    };
+                }
+                ok = changed => {
+                    if !ok {
+                        watch = None;
+                    }
+                    if let Err(e) = self.sync(true, false).await {
+                        return self.idle_sync_failed(e).await;
+                    }
+                    self.conn.flush().await?;
+                }
+                _ = sleep_until(recheck) => {
+                    recheck = Instant::now() + config.idle_recheck;
+                    if let Err(e) = self.sync(true, true).await {
+                        return self.idle_sync_failed(e).await;
+                    }
+                    self.conn.flush().await?;
+                }
+                _ = sleep_until(keepalive) => {
+                    keepalive = Instant::now() + config.idle_keepalive;
+                    self.untagged("OK Still here");
+                    self.conn.flush().await?;
+                }
+                _ = sleep_until(logout_at) => {
+                    self.untagged("BYE Autologout: idle for too long");
+                    self.conn.flush().await?;
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                _ = shutdown.cancelled() => {
+                    self.untagged("BYE Server shutting down");
+                    self.conn.flush().await?;
+                    return Err(io::ErrorKind::ConnectionAborted.into());
+                }
+            }
+        }
+    }
+
+    async fn idle_sync_failed(&mut self, e: SyncError) -> io::Result<Option<Status>> {
+        match e {
+            SyncError::Io(e) => Err(e),
+            SyncError::Gone => {
+                self.untagged("BYE The selected mailbox was deleted");
+                self.conn.flush().await?;
+                Err(io::ErrorKind::NotFound.into())
+            }
+            SyncError::Store(e) => Ok(Some(crate::session::store_error(e))),
+        }
+    }
+}

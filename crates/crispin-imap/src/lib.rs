@@ -1,0 +1,123 @@
+//! The IMAP session: the state machine of RFC 3501/9051 and one handler per
+//! command family, turning store results into responses.
+//!
+//! Where to look: `session.rs` runs the command loop and the any-state and
+//! login commands; `mailbox.rs` the mailbox commands (LIST, CREATE, SELECT,
+//! STATUS, ...); `message.rs` APPEND, STORE, COPY/MOVE, EXPUNGE;
+//! `fetch.rs` and `search.rs` those two; `selected.rs` keeps a selected
+//! session's view and reports other sessions' changes; `idle.rs` IDLE.
+
+mod fetch;
+mod idle;
+mod mailbox;
+mod message;
+pub mod names;
+mod search;
+mod selected;
+mod session;
+
+pub use session::run_session;
+
+use async_trait::async_trait;
+use crispin_store::{Account, Store};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How a client connected: what the login policy needs to know.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub tls: bool,
+    /// Whether plaintext logins are acceptable on this connection as it
+    /// stands (always true once TLS is up).
+    pub plaintext_ok: bool,
+    /// The TLS exporter value for SCRAM-PLUS channel binding, when on TLS.
+    pub tls_exporter: Option<Vec<u8>>,
+}
+
+pub enum AuthError {
+    /// Wrong name or password.
+    Failed,
+    /// Too many failures: the caller must wait (the delay was already
+    /// served by the authenticator or the client is locked out).
+    Throttled,
+    /// The backend could not answer.
+    Unavailable,
+}
+
+/// One SASL exchange, driven by the session.
+#[async_trait]
+pub trait SaslExchange: Send {
+    /// Feeds the client's (decoded) response; the first call gets the
+    /// initial response, possibly empty.
+    async fn step(&mut self, response: &[u8]) -> SaslStep;
+}
+
+pub enum SaslStep {
+    Challenge(Vec<u8>),
+    /// `data` is sent as additional data with the final `+` or in the OK.
+    Success {
+        account: Account,
+        data: Option<Vec<u8>>,
+    },
+    Failure(AuthError),
+}
+
+/// Checks logins; implemented by the server, which owns the password
+/// hashes, SASL mechanisms and login throttling.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    async fn login(&self, user: &[u8], password: &[u8], conn: &ConnInfo)
+    -> Result<Account, AuthError>;
+    /// Mechanisms to advertise (and accept) on this connection.
+    fn mechanisms(&self, conn: &ConnInfo) -> Vec<&'static str>;
+    fn start(&self, mechanism: &str, conn: &ConnInfo) -> Option<Box<dyn SaslExchange>>;
+    /// Called when the session ends, for per-user connection counting.
+    fn logout(&self, _account: &Account, _conn: &ConnInfo) {}
+}
+
+/// Upgrades a plain connection to TLS (STARTTLS); provided by the server.
+#[async_trait]
+pub trait TlsUpgrade: Send + Sync {
+    async fn upgrade(
+        &self,
+        stream: Box<dyn crispin_proto::Stream>,
+    ) -> std::io::Result<(Box<dyn crispin_proto::Stream>, Option<Vec<u8>>)>;
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub limits: crispin_proto::Limits,
+    /// `* OK Still here` while idling, so NAT boxes keep the connection.
+    pub idle_keepalive: Duration,
+    /// How often an idling session re-checks the store even without a
+    /// wake-up, for changes made by other processes.
+    pub idle_recheck: Duration,
+    /// Time allowed before login.
+    pub login_timeout: Duration,
+    /// Inactivity allowed after login (RFC 3501: at least 30 minutes).
+    pub autologout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            limits: crispin_proto::Limits::default(),
+            idle_keepalive: Duration::from_secs(120),
+            idle_recheck: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(60),
+            autologout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Everything sessions share.
+pub struct ImapContext {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<dyn Authenticator>,
+    pub tls: Option<Arc<dyn TlsUpgrade>>,
+    pub config: SessionConfig,
+    pub shutdown: CancellationToken,
+}

@@ -1,0 +1,377 @@
+//! Mailbox commands: SELECT/EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+//! LIST/LSUB and STATUS.
+
+use crate::names::{self, DELIMITER, NameError};
+use crate::selected::Selected;
+use crate::session::{Session, Status, store_error};
+use crispin_proto::{ListReturn, RawMailbox, StatusItem, response};
+use crispin_store::{AccountId, MailboxInfo};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write as _};
+
+/// RFC 6154 uses a mailbox can be created with. `\All` and `\Flagged`
+/// would need virtual mailboxes, which we do not have.
+const SPECIAL_USES: [&str; 5] = ["\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"];
+
+impl Session {
+    pub(crate) fn account_id(&self) -> AccountId {
+        // Commands that get here passed the state check, so this is set;
+        // an impossible id would simply match nothing.
+        self.account.as_ref().map_or(AccountId(-1), |a| a.id)
+    }
+
+    /// Decodes a name that must name a mailbox; the error is the response.
+    pub(crate) fn mailbox_name(&self, raw: &RawMailbox) -> Result<String, Status> {
+        names::mailbox(&raw.0, self.utf8).map_err(|e| match e {
+            NameError::Encoding => Status::bad(e.message()),
+            NameError::Invalid => Status::no(format!("[CANNOT] {}", e.message())),
+        })
+    }
+
+    /// Finds an existing mailbox by its wire name.
+    pub(crate) async fn lookup(&self, raw: &RawMailbox) -> Result<MailboxInfo, Status> {
+        let name = match self.mailbox_name(raw) {
+            Ok(n) => n,
+            Err(Status::No(_)) => return Err(Status::no("[NONEXISTENT] No such mailbox")),
+            Err(s) => return Err(s),
+        };
+        match self.ctx.store.mailbox(self.account_id(), &name).await {
+            Ok(Some(info)) => Ok(info),
+            Ok(None) => Err(Status::no("[NONEXISTENT] No such mailbox")),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    pub(crate) async fn select(&mut self, raw: &RawMailbox, read_only: bool) -> Status {
+        // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
+        self.selected = None;
+        let info = match self.lookup(raw).await {
+            Ok(i) => i,
+            Err(s) => return s,
+        };
+        let account = self.account_id();
+        // Subscribe before the snapshot so no change falls in between.
+        let watch = self.ctx.store.watch(info.id);
+        let snap = match self.ctx.store.snapshot(account, info.id).await {
+            Ok(s) => s,
+            Err(e) => return store_error(e),
+        };
+        let mut recent = Default::default();
+        if !read_only {
+            match self
+                .ctx
+                .store
+                .claim_recent(account, info.id, snap.uid_next)
+                .await
+            {
+                Ok(first) => {
+                    recent = snap.uids.iter().copied().filter(|&u| u >= first).collect();
+                }
+                Err(e) => return store_error(e),
+            }
+        }
+        let sel = Selected {
+            info,
+            read_only,
+            uid_validity: snap.uid_validity,
+            uids: snap.uids,
+            recent,
+            known_modseq: snap.highest_modseq,
+            keywords: snap.keywords,
+            watch,
+            pending_expunge: Vec::new(),
+        };
+        let out = &mut self.conn.out;
+        sel.write_flags(out);
+        let _ = write!(out, "* {} EXISTS\r\n", sel.exists());
+        let _ = write!(out, "* {} RECENT\r\n", sel.recent.len());
+        if let Some(seq) = snap.first_unseen_uid.and_then(|u| sel.seq_of(u)) {
+            let _ = write!(out, "* OK [UNSEEN {seq}] First unseen message\r\n");
+        }
+        let _ = write!(out, "* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uid_validity);
+        let _ = write!(out, "* OK [UIDNEXT {}] Predicted next UID\r\n", snap.uid_next);
+        self.selected = Some(sel);
+        if read_only {
+            Status::ok("[READ-ONLY] EXAMINE completed")
+        } else {
+            Status::ok("[READ-WRITE] SELECT completed")
+        }
+    }
+
+    pub(crate) async fn create(&mut self, raw: &RawMailbox, special_use: Vec<String>) -> Status {
+        // A trailing delimiter only says the name will hold children.
+        let trimmed = match raw.0.strip_suffix(b"/") {
+            Some(t) if !t.is_empty() => RawMailbox(t.to_vec()),
+            _ => raw.clone(),
+        };
+        let name = match self.mailbox_name(&trimmed) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        if name == "INBOX" {
+            return Status::no("[ALREADYEXISTS] INBOX always exists");
+        }
+        let use_attr = match special_use.as_slice() {
+            [] => None,
+            [one] => match SPECIAL_USES.iter().find(|u| u.eq_ignore_ascii_case(one)) {
+                Some(u) => Some(*u),
+                None => return Status::no("[USEATTR] Unsupported special-use attribute"),
+            },
+            _ => return Status::no("[USEATTR] Only one special-use attribute per mailbox"),
+        };
+        let account = self.account_id();
+        let store = &self.ctx.store;
+        // RFC 3501 §6.3.3: create the superior names that are needed.
+        for parent in names::parents(&name) {
+            match store.mailbox(account, parent).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if let Err(e) = store.create_mailbox(account, parent, None).await
+                        && !matches!(e, crispin_store::StoreError::MailboxExists)
+                    {
+                        return store_error(e);
+                    }
+                }
+                Err(e) => return store_error(e),
+            }
+        }
+        match store.create_mailbox(account, &name, use_attr).await {
+            Ok(_) => Status::ok("CREATE completed"),
+            Err(e) => store_error(e),
+        }
+    }
+
+    pub(crate) async fn delete(&mut self, raw: &RawMailbox) -> Status {
+        let info = match self.lookup(raw).await {
+            Ok(i) => i,
+            Err(s) => return s,
+        };
+        if info.name == "INBOX" {
+            return Status::no("[CANNOT] INBOX cannot be deleted");
+        }
+        if self.selected.as_ref().is_some_and(|s| s.info.id == info.id) {
+            return Status::no("[INUSE] Close the mailbox before deleting it");
+        }
+        match self.ctx.store.delete_mailbox(self.account_id(), info.id).await {
+            Ok(()) => Status::ok("DELETE completed"),
+            Err(e) => store_error(e),
+        }
+    }
+
+    pub(crate) async fn rename(&mut self, from: &RawMailbox, to: &RawMailbox) -> Status {
+        let info = match self.lookup(from).await {
+            Ok(i) => i,
+            Err(s) => return s,
+        };
+        let to = match self.mailbox_name(to) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        if to == "INBOX" || to == info.name {
+            return Status::no("[ALREADYEXISTS] Target mailbox already exists");
+        }
+        if info.name != "INBOX" && to.starts_with(&format!("{}{DELIMITER}", info.name)) {
+            return Status::no("[CANNOT] Cannot move a mailbox into itself");
+        }
+        let account = self.account_id();
+        let store = &self.ctx.store;
+        for parent in names::parents(&to) {
+            match store.mailbox(account, parent).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if let Err(e) = store.create_mailbox(account, parent, None).await {
+                        return store_error(e);
+                    }
+                }
+                Err(e) => return store_error(e),
+            }
+        }
+        match store.rename_mailbox(account, &info.name, &to).await {
+            Ok(()) => {
+                if let Some(sel) = self.selected.as_mut()
+                    && sel.info.id == info.id
+                    && info.name != "INBOX"
+                {
+                    sel.info.name = to;
+                }
+                Status::ok("RENAME completed")
+            }
+            Err(e) => store_error(e),
+        }
+    }
+
+    pub(crate) async fn subscribe(&mut self, raw: &RawMailbox, on: bool) -> Status {
+        let name = match self.mailbox_name(raw) {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        let word = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+        match self
+            .ctx
+            .store
+            .set_subscribed(self.account_id(), &name, on)
+            .await
+        {
+            Ok(()) => Status::ok(format!("{word} completed")),
+            Err(e) => store_error(e),
+        }
+    }
+
+    pub(crate) async fn list(
+        &mut self,
+        reference: &RawMailbox,
+        patterns: &[RawMailbox],
+        selection: &[String],
+        ret: &ListReturn,
+        lsub: bool,
+    ) -> io::Result<Status> {
+        let word = if lsub { "LSUB" } else { "LIST" };
+        let reference = match names::decode(&reference.0, self.utf8) {
+            Ok(r) => r,
+            Err(e) => return Ok(Status::bad(e.message())),
+        };
+        let mut pats = Vec::new();
+        for p in patterns {
+            match names::decode(&p.0, self.utf8) {
+                Ok(p) => pats.push(p),
+                Err(e) => return Ok(Status::bad(e.message())),
+            }
+        }
+        if !lsub && pats.len() == 1 && pats[0].is_empty() {
+            // The hierarchy delimiter and root (RFC 3501 §6.3.8).
+            self.untagged("LIST (\\Noselect) \"/\" \"\"");
+            return Ok(Status::ok("LIST completed"));
+        }
+        let pats: Vec<String> = pats.iter().map(|p| names::pattern(&reference, p)).collect();
+        let account = self.account_id();
+        let mailboxes = match self.ctx.store.list_mailboxes(account).await {
+            Ok(m) => m,
+            Err(e) => return Ok(store_error(e)),
+        };
+        let only_subscribed = lsub || selection.iter().any(|s| s == "SUBSCRIBED");
+        let subscribed: BTreeSet<String> = if only_subscribed || ret.subscribed {
+            match self.ctx.store.subscriptions(account).await {
+                Ok(s) => s.into_iter().collect(),
+                Err(e) => return Ok(store_error(e)),
+            }
+        } else {
+            BTreeSet::new()
+        };
+        // Every name that exists, plus the levels above them that do not.
+        let real: BTreeMap<&str, &MailboxInfo> =
+            mailboxes.iter().map(|m| (m.name.as_str(), m)).collect();
+        let mut all: BTreeSet<&str> = real.keys().copied().collect();
+        for m in &mailboxes {
+            all.extend(names::parents(&m.name));
+        }
+        let has_children = |name: &str| {
+            let prefix = format!("{name}{DELIMITER}");
+            all.range::<str, _>((
+                std::ops::Bound::Excluded(name),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .is_some_and(|n| n.starts_with(&prefix))
+        };
+        let matches = |name: &str| pats.iter().any(|p| names::matches(p, name));
+
+        let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
+        if only_subscribed {
+            let mut listed = BTreeSet::new();
+            for name in &subscribed {
+                if matches(name) {
+                    let mut attrs = Vec::new();
+                    if !real.contains_key(name.as_str()) {
+                        attrs.push(if lsub { "\\Noselect" } else { "\\NonExistent" });
+                    }
+                    listed.insert(name.clone());
+                    lines.push((name.clone(), attrs));
+                }
+            }
+            // RFC 3501 §6.3.9: a `%` that stops at a level above a
+            // subscribed name lists that level as \Noselect.
+            if lsub {
+                for name in &subscribed {
+                    for parent in names::parents(name) {
+                        if matches(parent)
+                            && !subscribed.contains(parent)
+                            && listed.insert(parent.to_string())
+                        {
+                            lines.push((parent.to_string(), vec!["\\Noselect"]));
+                        }
+                    }
+                }
+            }
+        } else {
+            for name in &all {
+                if !matches(name) {
+                    continue;
+                }
+                let mut attrs = Vec::new();
+                match real.get(name) {
+                    None => attrs.push("\\Noselect"),
+                    Some(info) => {
+                        if let Some(u) = &info.special_use {
+                            attrs.push(u.as_str());
+                        }
+                    }
+                }
+                if ret.subscribed && subscribed.contains(*name) {
+                    attrs.push("\\Subscribed");
+                }
+                lines.push((name.to_string(), attrs));
+            }
+        }
+        lines.sort_by(|a, b| (a.0 != "INBOX", &a.0).cmp(&(b.0 != "INBOX", &b.0)));
+        for (name, mut attrs) in lines {
+            attrs.push(if has_children(&name) {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            });
+            let out = &mut self.conn.out;
+            let _ = write!(out, "* {word} ({}) \"/\" ", attrs.join(" "));
+            response::write_astring(out, names::encode(&name, self.utf8).as_bytes(), self.utf8);
+            out.extend_from_slice(b"\r\n");
+            self.conn.flush_if_large().await?;
+        }
+        Ok(Status::ok(format!("{word} completed")))
+    }
+
+    pub(crate) async fn status(&mut self, raw: &RawMailbox, items: &[StatusItem]) -> Status {
+        let info = match self.lookup(raw).await {
+            Ok(i) => i,
+            Err(s) => return s,
+        };
+        let st = match self.ctx.store.status(self.account_id(), info.id).await {
+            Ok(s) => s,
+            Err(e) => return store_error(e),
+        };
+        let mut fields = Vec::new();
+        for item in items {
+            let v = match item {
+                StatusItem::Messages => u64::from(st.messages),
+                StatusItem::Recent => u64::from(st.recent),
+                StatusItem::UidNext => u64::from(st.uid_next),
+                StatusItem::UidValidity => u64::from(st.uid_validity),
+                StatusItem::Unseen => u64::from(st.unseen),
+                StatusItem::Deleted => u64::from(st.deleted),
+                StatusItem::Size => st.size,
+                StatusItem::AppendLimit => self.ctx.config.limits.max_message,
+                StatusItem::HighestModseq => {
+                    return Status::bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported");
+                }
+            };
+            fields.push(format!("{} {v}", item.name()));
+        }
+        let out = &mut self.conn.out;
+        out.extend_from_slice(b"* STATUS ");
+        response::write_astring(
+            out,
+            names::encode(&info.name, self.utf8).as_bytes(),
+            self.utf8,
+        );
+        let _ = write!(out, " ({})\r\n", fields.join(" "));
+        Status::ok("STATUS completed")
+    }
+}

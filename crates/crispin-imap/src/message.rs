@@ -1,0 +1,242 @@
+//! Commands that change messages: APPEND, STORE, COPY/MOVE, EXPUNGE and
+//! CLOSE/UNSELECT.
+
+use crate::session::{Session, Status, store_error};
+use crispin_proto::sequence::compact_set;
+use crispin_proto::{Flag, Literal, RawMailbox, SequenceSet, StoreMode};
+use crispin_store::{FlagOp, Flags, MessageData, NewMessage, StoreError};
+use std::io::Write as _;
+
+/// Turns client flags into stored flags; `\Recent` cannot be set and is
+/// ignored, other unknown system flags are an error.
+pub(crate) fn parse_flags(flags: &[Flag]) -> Result<Flags, Status> {
+    Flags::from_names(
+        flags
+            .iter()
+            .map(|f| f.0.as_str())
+            .filter(|f| !f.eq_ignore_ascii_case("\\Recent")),
+    )
+    .map_err(|f| Status::bad(format!("Flag {f} cannot be set")))
+}
+
+impl Session {
+    pub(crate) async fn append(
+        &mut self,
+        raw: &RawMailbox,
+        flags: Vec<Flag>,
+        date: Option<chrono::DateTime<chrono::FixedOffset>>,
+        message: Literal,
+    ) -> Status {
+        let flags = match parse_flags(&flags) {
+            Ok(f) => f,
+            Err(s) => return s,
+        };
+        if message.is_empty() {
+            return Status::no("Cannot append an empty message");
+        }
+        let info = match self.lookup(raw).await {
+            Ok(i) => i,
+            Err(Status::No(_)) => return Status::no("[TRYCREATE] No such mailbox"),
+            Err(s) => return s,
+        };
+        let data = match message {
+            Literal::Memory(v) => MessageData::Bytes(v),
+            Literal::File { file, .. } => MessageData::File(file),
+        };
+        let internal_date = date.unwrap_or_else(|| chrono::Utc::now().fixed_offset());
+        let new = NewMessage {
+            data,
+            flags,
+            internal_date,
+        };
+        match self.ctx.store.append(self.account_id(), info.id, new).await {
+            Ok(a) => Status::ok(format!(
+                "[APPENDUID {} {}] APPEND completed",
+                a.uid_validity, a.uid
+            )),
+            Err(e) => store_error(e),
+        }
+    }
+
+    pub(crate) async fn store(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        mode: StoreMode,
+        silent: bool,
+        flags: Vec<Flag>,
+    ) -> Status {
+        let Some(sel) = &self.selected else {
+            return Status::bad("No mailbox selected");
+        };
+        if sel.read_only {
+            return Status::no("[READ-ONLY] The mailbox is read-only");
+        }
+        let change = match parse_flags(&flags) {
+            Ok(f) => f,
+            Err(s) => return s,
+        };
+        let msgs = match sel.resolve(set, uid) {
+            Ok(m) => m,
+            Err(e) => return Status::bad(e),
+        };
+        let op = match mode {
+            StoreMode::Replace => FlagOp::Replace,
+            StoreMode::Add => FlagOp::Add,
+            StoreMode::Remove => FlagOp::Remove,
+        };
+        let uids: Vec<u32> = msgs.iter().map(|m| m.uid).collect();
+        let result = match self
+            .ctx
+            .store
+            .store_flags(self.account_id(), sel.info.id, &uids, op, &change)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return store_error(e),
+        };
+        let Some(sel) = self.selected.as_mut() else {
+            return Status::bad("No mailbox selected");
+        };
+        if result.keywords_changed {
+            for k in &change.keywords {
+                if !sel.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    sel.keywords.push(k.clone());
+                }
+            }
+            sel.write_flags(&mut self.conn.out);
+        }
+        if result.modseq > 0 {
+            sel.own_change(result.modseq);
+        }
+        if !silent {
+            for (msg_uid, flags) in &result.current {
+                if let Some(seq) = sel.seq_of(*msg_uid) {
+                    let out = &mut self.conn.out;
+                    let _ = write!(out, "* {seq} FETCH (");
+                    sel.write_msg_flags(out, *msg_uid, flags);
+                    // UID STORE responses must carry the UID (RFC 3501 §6.4.8).
+                    if uid {
+                        let _ = write!(out, " UID {msg_uid}");
+                    }
+                    out.extend_from_slice(b")\r\n");
+                }
+            }
+        }
+        Status::ok("STORE completed")
+    }
+
+    pub(crate) async fn copy(
+        &mut self,
+        uid: bool,
+        set: &SequenceSet,
+        raw: &RawMailbox,
+        is_move: bool,
+    ) -> Status {
+        let word = if is_move { "MOVE" } else { "COPY" };
+        let Some(sel) = &self.selected else {
+            return Status::bad("No mailbox selected");
+        };
+        if is_move && sel.read_only {
+            return Status::no("[READ-ONLY] The mailbox is read-only");
+        }
+        let msgs = match sel.resolve(set, uid) {
+            Ok(m) => m,
+            Err(e) => return Status::bad(e),
+        };
+        let source = sel.info.id;
+        let dest = match self.lookup(raw).await {
+            Ok(i) => i,
+            Err(Status::No(_)) => return Status::no("[TRYCREATE] No such mailbox"),
+            Err(s) => return s,
+        };
+        if msgs.is_empty() {
+            return Status::ok(format!("{word} completed, nothing to do"));
+        }
+        let uids: Vec<u32> = msgs.iter().map(|m| m.uid).collect();
+        let result = match self
+            .ctx
+            .store
+            .copy(self.account_id(), source, &uids, dest.id, is_move)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return store_error(e),
+        };
+        if result.pairs.is_empty() {
+            return Status::ok(format!("{word} completed, nothing to do"));
+        }
+        let src: Vec<u32> = result.pairs.iter().map(|p| p.0).collect();
+        let dst: Vec<u32> = result.pairs.iter().map(|p| p.1).collect();
+        let code = format!(
+            "COPYUID {} {} {}",
+            result.uid_validity,
+            compact_set(&src),
+            compact_set(&dst)
+        );
+        if !is_move {
+            return Status::ok(format!("[{code}] COPY completed"));
+        }
+        // RFC 6851: COPYUID comes untagged, before the EXPUNGEs.
+        self.untagged(&format!("OK [{code}] Moved"));
+        if let Some(sel) = self.selected.as_mut() {
+            for uid in src.iter().rev() {
+                if let Some(seq) = sel.remove(*uid) {
+                    let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
+                }
+            }
+        }
+        Status::ok("MOVE completed")
+    }
+
+    pub(crate) async fn expunge(&mut self, uids: Option<&SequenceSet>) -> Status {
+        let Some(sel) = &self.selected else {
+            return Status::bad("No mailbox selected");
+        };
+        if sel.read_only {
+            return Status::no("[READ-ONLY] The mailbox is read-only");
+        }
+        let only: Option<Vec<u32>> = uids.map(|set| set.select_sorted(&sel.uids));
+        let mailbox = sel.info.id;
+        let gone = match self
+            .ctx
+            .store
+            .expunge(self.account_id(), mailbox, only.as_deref())
+            .await
+        {
+            Ok(g) => g,
+            Err(e) => return store_error(e),
+        };
+        if let Some(sel) = self.selected.as_mut() {
+            for uid in gone.iter().rev() {
+                if let Some(seq) = sel.remove(*uid) {
+                    let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
+                }
+            }
+        }
+        Status::ok("EXPUNGE completed")
+    }
+
+    /// CLOSE (which expunges silently) and UNSELECT.
+    pub(crate) async fn close(&mut self, expunge: bool) -> Status {
+        let Some(sel) = self.selected.take() else {
+            return Status::bad("No mailbox selected");
+        };
+        if expunge && !sel.read_only {
+            match self
+                .ctx
+                .store
+                .expunge(self.account_id(), sel.info.id, None)
+                .await
+            {
+                Ok(_) | Err(StoreError::NoMailbox) => {}
+                Err(e) => return store_error(e),
+            }
+        }
+        Status::ok(if expunge {
+            "CLOSE completed"
+        } else {
+            "UNSELECT completed"
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! SEARCH and ESEARCH (RFC 4731): the session resolves what only it knows
+//! (sequence numbers, `\Recent`) and the store evaluates the rest.
+
+use crate::selected::Selected;
+use crate::session::{Session, Status, store_error};
+use crispin_proto::sequence::compact_set;
+use crispin_proto::{SearchKey, SearchReturn};
+use crispin_store::{Query, flag};
+use std::io::Write as _;
+
+/// Resolves session-only keys into UID ranges.
+fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
+    Ok(match key {
+        SearchKey::All => Query::All,
+        SearchKey::And(v) => Query::And(
+            v.into_iter()
+                .map(|k| to_query(k, sel))
+                .collect::<Result<_, _>>()?,
+        ),
+        SearchKey::Or(a, b) => Query::Or(Box::new(to_query(*a, sel)?), Box::new(to_query(*b, sel)?)),
+        SearchKey::Not(a) => Query::Not(Box::new(to_query(*a, sel)?)),
+        SearchKey::SequenceSet(set) => {
+            // Sequence numbers beyond the mailbox simply match nothing.
+            let exists = sel.exists();
+            let mut ranges = Vec::new();
+            for (a, b) in set.ranges(exists) {
+                let b = b.min(exists);
+                if a >= 1 && a <= b {
+                    ranges.push((sel.uids[a as usize - 1], sel.uids[b as usize - 1]));
+                }
+            }
+            Query::Uids(ranges)
+        }
+        SearchKey::Uid(set) => {
+            let largest = sel.uids.last().copied().unwrap_or(0);
+            Query::Uids(set.ranges(largest))
+        }
+        SearchKey::Flag { flag: f, set } => {
+            match flag::SYSTEM
+                .iter()
+                .find(|(_, n)| n.eq_ignore_ascii_case(&f.0))
+            {
+                Some((bit, _)) => Query::System { bit: *bit, set },
+                None if f.0.starts_with('\\') => return Err("Unknown flag in SEARCH"),
+                None => Query::Keyword { name: f.0, set },
+            }
+        }
+        SearchKey::Recent(want) => {
+            let mut uids: Vec<u32> = sel.recent.iter().copied().collect();
+            uids.sort_unstable();
+            let ranges = uids.into_iter().map(|u| (u, u)).collect();
+            if want {
+                Query::Uids(ranges)
+            } else {
+                Query::Not(Box::new(Query::Uids(ranges)))
+            }
+        }
+        SearchKey::Header(name, value) => Query::Header { name, value },
+        SearchKey::Body(s) => Query::Body(s),
+        SearchKey::Text(s) => Query::Text(s),
+        SearchKey::Before(d) => Query::Before(d),
+        SearchKey::On(d) => Query::On(d),
+        SearchKey::Since(d) => Query::Since(d),
+        SearchKey::SentBefore(d) => Query::SentBefore(d),
+        SearchKey::SentOn(d) => Query::SentOn(d),
+        SearchKey::SentSince(d) => Query::SentSince(d),
+        SearchKey::Larger(n) => Query::Larger(u64::from(n)),
+        SearchKey::Smaller(n) => Query::Smaller(u64::from(n)),
+    })
+}
+
+impl Session {
+    pub(crate) async fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        charset: Option<String>,
+        criteria: SearchKey,
+        ret: Option<Vec<SearchReturn>>,
+    ) -> Status {
+        if let Some(cs) = &charset
+            && cs != "UTF-8"
+            && cs != "US-ASCII"
+        {
+            return Status::no("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+        }
+        let Some(sel) = &self.selected else {
+            return Status::bad("No mailbox selected");
+        };
+        let query = match to_query(criteria, sel) {
+            Ok(q) => q.normalized(),
+            Err(e) => return Status::bad(e),
+        };
+        let found = match self
+            .ctx
+            .store
+            .search(self.account_id(), sel.info.id, &query)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return store_error(e),
+        };
+        let Some(sel) = &self.selected else {
+            return Status::bad("No mailbox selected");
+        };
+        // Only messages the client knows about can be reported.
+        let nums: Vec<u32> = found
+            .into_iter()
+            .filter_map(|u| sel.seq_of(u).map(|seq| if uid { u } else { seq }))
+            .collect();
+        let out = &mut self.conn.out;
+        match ret {
+            None => {
+                out.extend_from_slice(b"* SEARCH");
+                for n in &nums {
+                    let _ = write!(out, " {n}");
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            Some(opts) => {
+                // RETURN () means RETURN (ALL) (RFC 4731 §3.1).
+                let opts = if opts.is_empty() {
+                    vec![SearchReturn::All]
+                } else {
+                    opts
+                };
+                let _ = write!(out, "* ESEARCH (TAG \"{tag}\")");
+                if uid {
+                    out.extend_from_slice(b" UID");
+                }
+                for opt in &opts {
+                    match opt {
+                        SearchReturn::Min => {
+                            if let Some(n) = nums.first() {
+                                let _ = write!(out, " MIN {n}");
+                            }
+                        }
+                        SearchReturn::Max => {
+                            if let Some(n) = nums.last() {
+                                let _ = write!(out, " MAX {n}");
+                            }
+                        }
+                        SearchReturn::All => {
+                            if !nums.is_empty() {
+                                let _ = write!(out, " ALL {}", compact_set(&nums));
+                            }
+                        }
+                        SearchReturn::Count => {
+                            let _ = write!(out, " COUNT {}", nums.len());
+                        }
+                    }
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        Status::ok("SEARCH completed")
+    }
+}

@@ -1,0 +1,533 @@
+//! The command loop, the state machine, and the commands valid in any
+//! state or before login.
+
+use crate::selected::{Selected, SyncError};
+use crate::{AuthError, ConnInfo, ImapContext, SaslStep};
+use base64::Engine as _;
+use crispin_proto::parser::{SaslLine, parse_sasl_response};
+use crispin_proto::{Command, CommandBody, Connection, FrameError, Stream, parse_command};
+use crispin_store::{Account, StoreError};
+use std::io::{self, Write as _};
+use std::sync::Arc;
+
+/// Extensions a client can ENABLE; none of ours needs it yet.
+const ENABLEABLE: &[&str] = &[];
+
+/// Consecutive unparsable commands tolerated before we hang up.
+const MAX_BAD_COMMANDS: u32 = 20;
+
+pub(crate) struct Session {
+    pub ctx: Arc<ImapContext>,
+    pub conn: Connection,
+    pub info: ConnInfo,
+    pub account: Option<Account>,
+    pub selected: Option<Selected>,
+    /// UTF8=ACCEPT is enabled.
+    pub utf8: bool,
+    pub enabled: Vec<String>,
+    logout: bool,
+}
+
+/// The tagged result of a command.
+pub(crate) enum Status {
+    Ok(String),
+    No(String),
+    Bad(String),
+}
+
+impl Status {
+    pub fn ok(s: impl Into<String>) -> Status {
+        Status::Ok(s.into())
+    }
+    pub fn no(s: impl Into<String>) -> Status {
+        Status::No(s.into())
+    }
+    pub fn bad(s: impl Into<String>) -> Status {
+        Status::Bad(s.into())
+    }
+}
+
+/// Runs one connection until it ends.
+pub async fn run_session(ctx: Arc<ImapContext>, stream: Box<dyn Stream>, info: ConnInfo) {
+    let mut limits = ctx.config.limits.clone();
+    limits.spool_dir = ctx.config.limits.spool_dir.clone();
+    let mut s = Session {
+        conn: Connection::new(stream, limits),
+        ctx,
+        info,
+        account: None,
+        selected: None,
+        utf8: false,
+        enabled: Vec::new(),
+        logout: false,
+    };
+    if let Err(e) = s.run().await {
+        tracing::debug!(peer = %s.info.peer, error = %e, "session ended with an error");
+    }
+    if let Some(account) = &s.account {
+        s.ctx.auth.logout(account, &s.info);
+    }
+}
+
+pub(crate) fn store_error(e: StoreError) -> Status {
+    match e {
+        StoreError::NoMailbox => Status::no("[NONEXISTENT] No such mailbox"),
+        StoreError::MailboxExists => Status::no("[ALREADYEXISTS] Mailbox already exists"),
+        StoreError::TooLarge => Status::no("[TOOBIG] Message too large"),
+        e => {
+            tracing::error!(error = %e, "store error");
+            Status::no("[SERVERBUG] Internal error, the command was not completed")
+        }
+    }
+}
+
+impl Session {
+    pub fn authenticated(&self) -> bool {
+        self.account.is_some()
+    }
+
+    pub fn capabilities(&self) -> String {
+        let mut caps = vec!["IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE"];
+        caps.push("SASL-IR");
+        if !self.info.tls && self.ctx.tls.is_some() && !self.authenticated() {
+            caps.push("STARTTLS");
+        }
+        let mut out = caps.join(" ");
+        if !self.authenticated() {
+            if self.info.plaintext_ok {
+                for m in self.ctx.auth.mechanisms(&self.info) {
+                    out.push_str(" AUTH=");
+                    out.push_str(m);
+                }
+            } else {
+                out.push_str(" LOGINDISABLED");
+            }
+        } else {
+            out.push_str(
+                " UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH",
+            );
+        }
+        out.push_str(&format!(" APPENDLIMIT={}", self.ctx.config.limits.max_message));
+        out
+    }
+
+    pub fn untagged(&mut self, line: &str) {
+        self.conn.out.extend_from_slice(b"* ");
+        self.conn.out.extend_from_slice(line.as_bytes());
+        self.conn.out.extend_from_slice(b"\r\n");
+    }
+
+    fn tagged(&mut self, tag: &str, status: Status) {
+        let (word, text) = match status {
+            Status::Ok(t) => ("OK", t),
+            Status::No(t) => ("NO", t),
+            Status::Bad(t) => ("BAD", t),
+        };
+        let _ = write!(self.conn.out, "{tag} {word} {text}\r\n");
+    }
+
+    async fn run(&mut self) -> io::Result<()> {
+        let greeting = format!("OK [CAPABILITY {}] Crispin ready", self.capabilities());
+        self.untagged(&greeting);
+        self.conn.flush().await?;
+        let mut bad_commands = 0;
+        loop {
+            let timeout = if self.authenticated() {
+                self.ctx.config.autologout
+            } else {
+                self.ctx.config.login_timeout
+            };
+            let shutdown = self.ctx.shutdown.clone();
+            let frame = tokio::select! {
+                r = tokio::time::timeout(timeout, self.conn.read_frame()) => r,
+                _ = shutdown.cancelled() => {
+                    self.untagged("BYE Server shutting down");
+                    return self.conn.flush().await;
+                }
+            };
+            let frame = match frame {
+                Err(_) => {
+                    self.untagged("BYE Autologout: idle for too long");
+                    return self.conn.flush().await;
+                }
+                Ok(Err(FrameError::Eof)) => return Ok(()),
+                Ok(Err(FrameError::Io(e))) => return Err(e),
+                Ok(Err(FrameError::LineTooLong { tag })) => {
+                    let tag = tag.unwrap_or_else(|| "*".into());
+                    self.tagged(&tag, Status::bad("Command line too long"));
+                    bad_commands += 1;
+                    Err(())
+                }
+                Ok(Err(FrameError::LiteralTooLarge {
+                    tag,
+                    is_append,
+                    fatal,
+                })) => {
+                    let status = if is_append {
+                        Status::no("[TOOBIG] Message too large")
+                    } else {
+                        Status::bad("Literal too large")
+                    };
+                    self.tagged(&tag, status);
+                    if fatal {
+                        self.untagged("BYE Protocol error");
+                        return self.conn.flush().await;
+                    }
+                    Err(())
+                }
+                Ok(Ok(frame)) => Ok(frame),
+            };
+            if let Ok(frame) = frame {
+                match parse_command(frame) {
+                    Err(e) => {
+                        let tag = e.tag.unwrap_or_else(|| "*".into());
+                        self.tagged(&tag, Status::bad(format!("Syntax error: {}", e.message)));
+                        bad_commands += 1;
+                    }
+                    Ok(cmd) => {
+                        bad_commands = 0;
+                        self.execute(cmd).await?;
+                    }
+                }
+            }
+            if bad_commands >= MAX_BAD_COMMANDS {
+                self.untagged("BYE Too many invalid commands");
+                return self.conn.flush().await;
+            }
+            if self.logout {
+                return self.conn.flush().await;
+            }
+            // Pipelined commands are answered in one write.
+            if !self.conn.has_buffered_input() {
+                self.conn.flush().await?;
+            }
+        }
+    }
+
+    async fn execute(&mut self, cmd: Command) -> io::Result<()> {
+        let Command { tag, body } = cmd;
+        use CommandBody as C;
+        // Commands by sequence number must not see EXPUNGE responses.
+        let (sync_after, allow_expunge, force) = match &body {
+            C::Fetch { uid, .. } | C::Store { uid, .. } | C::Search { uid, .. } => {
+                (true, *uid, false)
+            }
+            C::Noop | C::Check | C::Idle => (true, true, true),
+            C::Logout | C::Close | C::Unselect | C::Select { .. } => (false, false, false),
+            _ => (true, true, false),
+        };
+        let is_uid = matches!(
+            &body,
+            C::Fetch { uid: true, .. }
+                | C::Store { uid: true, .. }
+                | C::Search { uid: true, .. }
+                | C::Copy { uid: true, .. }
+                | C::Expunge { uids: Some(_) }
+        );
+        let name = body.name();
+        tracing::trace!(%tag, command = name, "command");
+        if is_uid && self.selected.is_some() {
+            // UID commands may name messages we have not announced yet:
+            // announce them first, so they have sequence numbers.
+            if let Err(e) = self.sync(true, false).await {
+                return self.sync_failed(&tag, e).await;
+            }
+        }
+        let Some(status) = self.dispatch(&tag, body).await? else {
+            // The command wrote its own tagged response (STARTTLS, IDLE).
+            return Ok(());
+        };
+        if self.logout {
+            self.tagged(&tag, status);
+            return Ok(());
+        }
+        if sync_after
+            && self.selected.is_some()
+            && let Err(e) = self.sync(allow_expunge, force).await
+        {
+            return self.sync_failed(&tag, e).await;
+        }
+        self.tagged(&tag, status);
+        Ok(())
+    }
+
+    async fn sync_failed(&mut self, tag: &str, e: SyncError) -> io::Result<()> {
+        match e {
+            SyncError::Io(e) => Err(e),
+            SyncError::Gone => {
+                self.untagged("BYE The selected mailbox was deleted");
+                self.logout = true;
+                let _ = tag;
+                Ok(())
+            }
+            SyncError::Store(e) => {
+                let status = store_error(e);
+                self.tagged(tag, status);
+                Ok(())
+            }
+        }
+    }
+
+    fn wrong_state(&self, body: &CommandBody) -> Option<Status> {
+        use CommandBody as C;
+        let needs_auth = !matches!(
+            body,
+            C::Capability
+                | C::Noop
+                | C::Logout
+                | C::Id(_)
+                | C::StartTls
+                | C::Login { .. }
+                | C::Authenticate { .. }
+        );
+        let needs_selected = matches!(
+            body,
+            C::Check
+                | C::Close
+                | C::Unselect
+                | C::Expunge { .. }
+                | C::Search { .. }
+                | C::Fetch { .. }
+                | C::Store { .. }
+                | C::Copy { .. }
+        );
+        let pre_auth_only = matches!(
+            body,
+            C::StartTls | C::Login { .. } | C::Authenticate { .. }
+        );
+        if pre_auth_only && self.authenticated() {
+            Some(Status::bad("Already authenticated"))
+        } else if needs_auth && !self.authenticated() {
+            Some(Status::bad("Log in first"))
+        } else if needs_selected && self.selected.is_none() {
+            Some(Status::bad("No mailbox selected"))
+        } else {
+            None
+        }
+    }
+
+    /// Runs one command; `None` when it already wrote its tagged response.
+    async fn dispatch(&mut self, tag: &str, body: CommandBody) -> io::Result<Option<Status>> {
+        if let Some(status) = self.wrong_state(&body) {
+            return Ok(Some(status));
+        }
+        use CommandBody as C;
+        Ok(Some(match body {
+            C::Capability => {
+                let caps = format!("CAPABILITY {}", self.capabilities());
+                self.untagged(&caps);
+                Status::ok("CAPABILITY completed")
+            }
+            C::Noop => Status::ok("NOOP completed"),
+            C::Check => Status::ok("CHECK completed"),
+            C::Logout => {
+                self.untagged("BYE Logging out");
+                self.logout = true;
+                Status::ok("LOGOUT completed")
+            }
+            C::Id(_) => {
+                self.untagged(&format!(
+                    "ID (\"name\" \"Crispin\" \"version\" \"{}\")",
+                    env!("CARGO_PKG_VERSION")
+                ));
+                Status::ok("ID completed")
+            }
+            C::Namespace => {
+                self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+                Status::ok("NAMESPACE completed")
+            }
+            C::Enable(caps) => self.enable(caps),
+            C::StartTls => return self.starttls(tag).await,
+            C::Login { username, password } => self.login(&username, &password).await,
+            C::Authenticate { mechanism, initial } => self.authenticate(&mechanism, initial).await?,
+            C::Select { mailbox, read_only } => self.select(&mailbox, read_only).await,
+            C::Create {
+                mailbox,
+                special_use,
+            } => self.create(&mailbox, special_use).await,
+            C::Delete(m) => self.delete(&m).await,
+            C::Rename { from, to } => self.rename(&from, &to).await,
+            C::Subscribe(m) => self.subscribe(&m, true).await,
+            C::Unsubscribe(m) => self.subscribe(&m, false).await,
+            C::List {
+                reference,
+                patterns,
+                selection,
+                return_opts,
+                lsub,
+            } => {
+                self.list(&reference, &patterns, &selection, &return_opts, lsub)
+                    .await?
+            }
+            C::Status { mailbox, items } => self.status(&mailbox, &items).await,
+            C::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.append(&mailbox, flags, date, message).await,
+            C::Idle => match self.idle().await? {
+                Some(s) => s,
+                None => return Ok(None),
+            },
+            C::Close => self.close(true).await,
+            C::Unselect => self.close(false).await,
+            C::Expunge { uids } => self.expunge(uids.as_ref()).await,
+            C::Search {
+                uid,
+                charset,
+                criteria,
+                ret,
+            } => self.search(tag, uid, charset, criteria, ret).await,
+            C::Fetch { uid, set, items } => self.fetch(uid, &set, items).await?,
+            C::Store {
+                uid,
+                set,
+                mode,
+                silent,
+                flags,
+            } => self.store(uid, &set, mode, silent, flags).await,
+            C::Copy {
+                uid,
+                set,
+                mailbox,
+                is_move,
+            } => self.copy(uid, &set, &mailbox, is_move).await,
+        }))
+    }
+
+    fn enable(&mut self, caps: Vec<String>) -> Status {
+        // Unknown capabilities are ignored, as RFC 5161 requires.
+        let enabled: Vec<String> = caps
+            .into_iter()
+            .filter(|c| ENABLEABLE.contains(&c.as_str()) && !self.enabled.contains(c))
+            .collect();
+        self.enabled.extend(enabled.iter().cloned());
+        let mut line = String::from("ENABLED");
+        for c in &enabled {
+            line.push(' ');
+            line.push_str(c);
+        }
+        self.untagged(&line);
+        Status::ok("ENABLE completed")
+    }
+
+    async fn starttls(&mut self, tag: &str) -> io::Result<Option<Status>> {
+        let Some(tls) = self.ctx.tls.clone() else {
+            return Ok(Some(Status::bad("STARTTLS is not available")));
+        };
+        if self.info.tls {
+            return Ok(Some(Status::bad("TLS is already active")));
+        }
+        self.tagged(tag, Status::ok("Begin TLS negotiation now"));
+        self.conn.flush().await?;
+        // Whatever the client pipelined in plaintext is dropped here.
+        let plain = self.conn.take_stream();
+        let (stream, exporter) = tls.upgrade(plain).await?;
+        self.conn.set_stream(stream);
+        self.info.tls = true;
+        self.info.plaintext_ok = true;
+        self.info.tls_exporter = exporter;
+        Ok(None)
+    }
+
+    async fn login(&mut self, user: &[u8], password: &[u8]) -> Status {
+        if !self.info.plaintext_ok {
+            return Status::no("[PRIVACYREQUIRED] Use TLS before logging in");
+        }
+        match self.ctx.auth.login(user, password, &self.info).await {
+            Ok(account) => self.logged_in(account),
+            Err(e) => auth_failure(e),
+        }
+    }
+
+    fn logged_in(&mut self, account: Account) -> Status {
+        tracing::info!(user = %account.name, peer = %self.info.peer, "logged in");
+        self.account = Some(account);
+        Status::ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
+    }
+
+    async fn authenticate(
+        &mut self,
+        mechanism: &str,
+        initial: Option<Vec<u8>>,
+    ) -> io::Result<Status> {
+        if !self.info.plaintext_ok {
+            return Ok(Status::no("[PRIVACYREQUIRED] Use TLS before logging in"));
+        }
+        let Some(mut exchange) = self.ctx.auth.start(mechanism, &self.info) else {
+            return Ok(Status::no("Unsupported authentication mechanism"));
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut response = match initial {
+            Some(data) => match b64.decode(&data) {
+                Ok(d) => d,
+                Err(_) => return Ok(Status::bad("Invalid base64 in initial response")),
+            },
+            None => {
+                self.conn.out.extend_from_slice(b"+ \r\n");
+                self.conn.flush().await?;
+                match self.read_sasl_line().await? {
+                    Ok(d) => d,
+                    Err(status) => return Ok(status),
+                }
+            }
+        };
+        loop {
+            match exchange.step(&response).await {
+                SaslStep::Challenge(c) => {
+                    let _ = write!(self.conn.out, "+ {}\r\n", b64.encode(&c));
+                    self.conn.flush().await?;
+                    response = match self.read_sasl_line().await? {
+                        Ok(d) => d,
+                        Err(status) => return Ok(status),
+                    };
+                }
+                SaslStep::Success { account, data } => {
+                    if let Some(data) = data {
+                        // Additional data with success goes in a final
+                        // challenge the client answers with an empty line.
+                        let _ = write!(self.conn.out, "+ {}\r\n", b64.encode(&data));
+                        self.conn.flush().await?;
+                        match self.read_sasl_line().await? {
+                            Ok(d) if d.is_empty() => {}
+                            Ok(_) => return Ok(Status::bad("Unexpected data after success")),
+                            Err(status) => return Ok(status),
+                        }
+                    }
+                    return Ok(self.logged_in(account));
+                }
+                SaslStep::Failure(e) => return Ok(auth_failure(e)),
+            }
+        }
+    }
+
+    /// Reads one client line of a SASL exchange.
+    async fn read_sasl_line(&mut self) -> io::Result<Result<Vec<u8>, Status>> {
+        let line = match self.conn.read_line().await {
+            Ok(l) => l,
+            Err(FrameError::Io(e)) => return Err(e),
+            Err(FrameError::Eof) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Err(_) => return Ok(Err(Status::bad("Response too long"))),
+        };
+        Ok(match parse_sasl_response(&line) {
+            Some(SaslLine::Cancel) => Err(Status::bad("Authentication cancelled")),
+            Some(SaslLine::Data(d)) => base64::engine::general_purpose::STANDARD
+                .decode(&d)
+                .map_err(|_| Status::bad("Invalid base64")),
+            None => Err(Status::bad("Invalid base64")),
+        })
+    }
+}
+
+fn auth_failure(e: AuthError) -> Status {
+    match e {
+        AuthError::Failed => Status::no("[AUTHENTICATIONFAILED] Authentication failed"),
+        AuthError::Throttled => {
+            Status::no("[UNAVAILABLE] Too many failed logins, try again later")
+        }
+        AuthError::Unavailable => {
+            Status::no("[UNAVAILABLE] Authentication is temporarily unavailable")
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! crispin-lmtp

@@ -1,0 +1,254 @@
+//! Decoded, lowercased text for SEARCH, built once at ingest. Decoding
+//! (RFC 2047 words, transfer encodings, charsets, HTML) is mail-parser's.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use mail_parser::decoders::{
+    base64::base64_decode, charsets::map::charset_decoder, html::html_to_text,
+    quoted_printable::quoted_printable_decode,
+};
+use mail_parser::{HeaderValue, parsers::MessageStream};
+use serde::{Deserialize, Serialize};
+
+use crate::header::header_fields_iter;
+use crate::structure::slice;
+use crate::{Part, PartKind};
+
+/// Each of `headers` and `body` is capped at this many bytes.
+pub const MAX_SEARCH_TEXT: usize = 2 * 1024 * 1024;
+
+/// Text for case-insensitive substring SEARCH; both fields are lowercased
+/// with `str::to_lowercase`, so callers lowercase the needle the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchText {
+    /// One line per top-level header field: `name: decoded value\n`, the
+    /// value unfolded and RFC 2047 decoded.
+    pub headers: String,
+    /// The decoded text of every text/* leaf (HTML converted to text),
+    /// including those inside encapsulated messages, separated by `\n`.
+    pub body: String,
+}
+
+/// Appends text up to the cap, cutting on a character boundary.
+struct Capped {
+    s: String,
+}
+
+impl Capped {
+    fn push(&mut self, text: &str) {
+        let room = MAX_SEARCH_TEXT.saturating_sub(self.s.len());
+        if text.len() <= room {
+            self.s.push_str(text);
+            return;
+        }
+        let mut cut = room;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.s.push_str(&text[..cut]);
+    }
+
+    fn full(&self) -> bool {
+        self.s.len() >= MAX_SEARCH_TEXT
+    }
+}
+
+/// RFC 2047-decode and unfold a raw header value (as in
+/// [`crate::HeaderField::value`]), for SEARCH HEADER and the like. Runs of
+/// whitespace become one space; not lowercased.
+pub fn decode_header(value: &[u8]) -> String {
+    // parse_unstructured stops at the line break that ends the field and
+    // returns nothing without one.
+    let mut buf = Vec::with_capacity(value.len() + 1);
+    buf.extend_from_slice(value);
+    buf.push(b'\n');
+    match MessageStream::new(&buf).parse_unstructured() {
+        HeaderValue::Text(t) => t.into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// base64 with whatever junk real mail has in it: keep the alphabet only.
+fn lenient_base64(body: &[u8]) -> Vec<u8> {
+    let mut clean: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        .collect();
+    if clean.len() % 4 == 1 {
+        clean.pop();
+    }
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(&clean)
+        .unwrap_or_default()
+}
+
+/// Quoted-printable where a bad `=` escape stays literal instead of failing
+/// the whole body.
+fn lenient_qp(body: &[u8]) -> Vec<u8> {
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        if b == b'=' {
+            match (body.get(i + 1), body.get(i + 2)) {
+                (Some(b'\n'), _) => {
+                    i += 2;
+                    continue;
+                }
+                (Some(b'\r'), Some(b'\n')) => {
+                    i += 3;
+                    continue;
+                }
+                (Some(&h), Some(&l)) => {
+                    if let (Some(h), Some(l)) = (hex(h), hex(l)) {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+fn decode_transfer<'a>(body: &'a [u8], encoding: &[u8]) -> Cow<'a, [u8]> {
+    if encoding.eq_ignore_ascii_case(b"base64") {
+        Cow::Owned(base64_decode(body).unwrap_or_else(|| lenient_base64(body)))
+    } else if encoding.eq_ignore_ascii_case(b"quoted-printable") {
+        Cow::Owned(quoted_printable_decode(body).unwrap_or_else(|| lenient_qp(body)))
+    } else {
+        Cow::Borrowed(body)
+    }
+}
+
+fn decode_charset(bytes: &[u8], charset: Option<&[u8]>) -> String {
+    let charset = charset.map(crate::header::trim).unwrap_or_default();
+    // us-ascii is the default label, and mislabelled UTF-8 under it is common;
+    // valid UTF-8 is the better guess then.
+    let utf8_ish = charset.is_empty()
+        || [&b"us-ascii"[..], b"ascii", b"utf-8", b"utf8"]
+            .iter()
+            .any(|c| charset.eq_ignore_ascii_case(c));
+    if utf8_ish && let Ok(s) = std::str::from_utf8(bytes) {
+        return s.to_owned();
+    }
+    if !charset.is_empty() {
+        // encoding_rs first: without mail-parser's `full_encoding` feature
+        // (which would change the build for the whole workspace) its
+        // multi-byte decoders are stubs. mail-parser still covers labels
+        // encoding_rs lacks, such as UTF-7.
+        if let Some(enc) = encoding_rs::Encoding::for_label(charset) {
+            return enc.decode(bytes).0.into_owned();
+        }
+        if let Some(decode) = charset_decoder(charset) {
+            return decode(bytes);
+        }
+    }
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn part_text(raw: &[u8], part: &Part) -> String {
+    let body = slice(raw, part.body_start, part.end);
+    let bytes = decode_transfer(body, &part.encoding);
+    let text = decode_charset(&bytes, part.param("charset"));
+    if part.content_subtype.eq_ignore_ascii_case(b"html") {
+        html_to_text(&text)
+    } else {
+        text
+    }
+}
+
+pub(crate) fn build(raw: &[u8], root: &Part, header_block: &[u8]) -> SearchText {
+    let mut headers = Capped { s: String::new() };
+    for f in header_fields_iter(header_block) {
+        if headers.full() {
+            break;
+        }
+        let line = format!(
+            "{}: {}\n",
+            String::from_utf8_lossy(f.name),
+            decode_header(f.value)
+        );
+        headers.push(&line.to_lowercase());
+    }
+
+    let mut body = Capped { s: String::new() };
+    root.walk(&mut |p| {
+        if body.full() || !matches!(p.kind, PartKind::Leaf) || !p.is_text() {
+            return;
+        }
+        if !body.s.is_empty() {
+            body.push("\n");
+        }
+        body.push(&part_text(raw, p).to_lowercase());
+    });
+
+    SearchText {
+        headers: headers.s,
+        body: body.s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_decoding() {
+        assert_eq!(
+            decode_header(b" =?utf-8?q?h=C3=A9llo?=\r\n  world"),
+            "héllo world"
+        );
+        assert_eq!(decode_header(b" =?iso-8859-1?q?caf=E9?="), "café");
+        assert_eq!(decode_header(" raw ütf8".as_bytes()), "raw ütf8");
+        assert_eq!(decode_header(b""), "");
+    }
+
+    #[test]
+    fn transfer_decoding() {
+        assert_eq!(&*decode_transfer(b"aGVsbG8=\r\n", b"BASE64"), b"hello");
+        assert_eq!(&*decode_transfer(b"aGVs!bG8", b"base64"), b"hello");
+        assert_eq!(
+            &*decode_transfer(b"caf=C3=A9 =\r\nx", b"quoted-printable"),
+            "café x".as_bytes()
+        );
+        assert_eq!(
+            &*decode_transfer(b"a=zz=C3=A9", b"quoted-printable"),
+            "a=zzé".as_bytes()
+        );
+        assert_eq!(&*decode_transfer(b"as is", b"8bit"), b"as is");
+    }
+
+    #[test]
+    fn charsets() {
+        assert_eq!(decode_charset(b"caf\xe9", Some(b"ISO-8859-1")), "café");
+        assert_eq!(decode_charset("café".as_bytes(), Some(b"us-ascii")), "café");
+        assert_eq!(decode_charset(b"\x82\xa0", Some(b"shift_jis")), "あ");
+        assert_eq!(
+            decode_charset(b"x\xff", Some(b"no-such-charset")),
+            "x\u{FFFD}"
+        );
+    }
+
+    #[test]
+    fn cap_cuts_on_char_boundary() {
+        let mut c = Capped {
+            s: "a".repeat(MAX_SEARCH_TEXT - 1),
+        };
+        c.push("é");
+        assert_eq!(c.s.len(), MAX_SEARCH_TEXT - 1);
+        c.push("b");
+        assert_eq!(c.s.len(), MAX_SEARCH_TEXT);
+        assert!(c.full());
+    }
+}

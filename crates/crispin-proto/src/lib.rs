@@ -1,0 +1,15 @@
+//! The IMAP grammar: framing of lines and literals, the command parser,
+//! response syntax helpers and modified UTF-7. Knows nothing of sessions
+//! or storage.
+
+pub mod command;
+pub mod framer;
+pub mod mutf7;
+pub mod parser;
+pub mod response;
+pub mod sequence;
+
+pub use command::*;
+pub use framer::{Chunk, Connection, Frame, FrameError, Limits, Literal, Stream};
+pub use parser::{ParseError, parse_command};
+pub use sequence::{SeqNum, SequenceSet};

@@ -1,0 +1,9 @@
+//! Configuration, listeners, authentication and wiring: everything that
+//! turns the store and the IMAP session into a running server.
+
+pub mod auth;
+pub mod config;
+pub mod server;
+
+pub use config::Config;
+pub use server::{RunningServer, start};

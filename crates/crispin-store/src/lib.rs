@@ -1,0 +1,146 @@
+//! Accounts, mailboxes, messages, flags, UIDs, modseqs, blobs and the
+//! change feed, behind the [`Store`] trait. The embedded backend (SQLite +
+//! blob files) lives in [`sqlite`]; a PostgreSQL backend is a second
+//! implementation of the same trait.
+//!
+//! Every call is scoped by an [`AccountId`]: no method can reach another
+//! account's data. Every mutation is durable before it returns, and only
+//! then published on the change feed.
+
+pub mod blob;
+pub mod feed;
+pub mod ingest;
+pub mod search;
+pub mod sqlite;
+pub mod types;
+
+pub use search::Query;
+pub use types::*;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such mailbox")]
+    NoMailbox,
+    #[error("mailbox already exists")]
+    MailboxExists,
+    #[error("no such account")]
+    NoAccount,
+    #[error("account already exists")]
+    AccountExists,
+    #[error("message too large")]
+    TooLarge,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The mailboxes every new account starts with, and their RFC 6154 uses.
+pub const DEFAULT_MAILBOXES: [(&str, Option<&str>); 6] = [
+    ("INBOX", None),
+    ("Drafts", Some("\\Drafts")),
+    ("Sent", Some("\\Sent")),
+    ("Trash", Some("\\Trash")),
+    ("Junk", Some("\\Junk")),
+    ("Archive", Some("\\Archive")),
+];
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Accounts.
+    /// Creates the account with its default mailboxes, subscribed.
+    async fn create_account(&self, name: &str, credentials: &Credentials) -> Result<AccountId>;
+    async fn delete_account(&self, name: &str) -> Result<()>;
+    async fn set_credentials(&self, name: &str, credentials: &Credentials) -> Result<()>;
+    async fn account(&self, name: &str) -> Result<Option<Account>>;
+    async fn list_accounts(&self) -> Result<Vec<String>>;
+
+    // Mailboxes. Names are canonical UTF-8 with `/` as separator; the
+    // session validates them before they get here.
+    async fn list_mailboxes(&self, account: AccountId) -> Result<Vec<MailboxInfo>>;
+    async fn mailbox(&self, account: AccountId, name: &str) -> Result<Option<MailboxInfo>>;
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<MailboxId>;
+    /// Deletes one mailbox and its messages (not its children).
+    async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> Result<()>;
+    /// Renames a mailbox and every mailbox below it. Renaming INBOX moves
+    /// its messages to a new mailbox and leaves INBOX empty (RFC 3501).
+    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
+    async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>>;
+    async fn set_subscribed(&self, account: AccountId, name: &str, on: bool) -> Result<()>;
+    async fn status(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxStatus>;
+
+    // Views and changes.
+    async fn snapshot(&self, account: AccountId, mailbox: MailboxId) -> Result<Snapshot>;
+    async fn changes_since(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        modseq: u64,
+    ) -> Result<Changes>;
+    /// Marks UIDs below `uid_next` as reported \Recent to one session;
+    /// returns the first UID that is recent for the caller.
+    async fn claim_recent(&self, account: AccountId, mailbox: MailboxId, uid_next: u32)
+    -> Result<u32>;
+    /// Wakes when the mailbox changes (see [`feed`]).
+    fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64>;
+
+    // Messages.
+    async fn append(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        message: NewMessage,
+    ) -> Result<Appended>;
+    /// Records for the given UIDs (ascending; missing ones are skipped).
+    async fn fetch(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        need: FetchNeed,
+    ) -> Result<Vec<MessageRecord>>;
+    async fn read_blob(&self, account: AccountId, blob: &str, start: u64, len: u64)
+    -> Result<Vec<u8>>;
+    async fn store_flags(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &Flags,
+    ) -> Result<StoreResult>;
+    /// Expunges messages flagged \Deleted (only among `uids` when given).
+    async fn expunge(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: Option<&[u32]>,
+    ) -> Result<Vec<u32>>;
+    /// Copies (or atomically moves) messages to another mailbox of the
+    /// same account.
+    async fn copy(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[u32],
+        to: MailboxId,
+        is_move: bool,
+    ) -> Result<CopyResult>;
+    /// UIDs matching the query, ascending.
+    async fn search(&self, account: AccountId, mailbox: MailboxId, query: &Query)
+    -> Result<Vec<u32>>;
+}

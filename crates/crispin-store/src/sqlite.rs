@@ -1,0 +1,1122 @@
+//! The embedded backend: SQLite (WAL, synchronous=FULL) for metadata and
+//! content-addressed files for message bytes.
+//!
+//! Writes go through a single connection so they never contend inside the
+//! process; reads use a small pool and see committed data only.
+
+use crate::blob::BlobFiles;
+use crate::feed::ChangeFeed;
+use crate::ingest::{self, Prepared};
+use crate::search::{self, Query};
+use crate::types::*;
+use crate::{DEFAULT_MAILBOXES, Result, Store, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, FixedOffset, Offset};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    blobs: Arc<BlobFiles>,
+    feed: ChangeFeed,
+    tmp_dir: PathBuf,
+}
+
+type Tx = Transaction<'static, Sqlite>;
+
+/// Messages larger than this are parsed on a blocking thread.
+const INLINE_PARSE_LIMIT: usize = 256 * 1024;
+
+/// UIDs per query when fetching, so huge FETCHes stream in batches.
+const FETCH_BATCH: usize = 2000;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub async fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("crispin.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await?;
+        let tmp_dir = dir.join("tmp");
+        let blobs = Arc::new(BlobFiles::open(&dir.join("blobs"), &tmp_dir)?);
+        Ok(SqliteStore {
+            writer,
+            reader,
+            blobs,
+            feed: ChangeFeed::default(),
+            tmp_dir,
+        })
+    }
+
+    /// Where spooled literals should go: on the blob file system, so that
+    /// storing one is a rename, not a copy.
+    pub fn spool_dir(&self) -> &Path {
+        &self.tmp_dir
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    async fn begin(&self) -> Result<Tx> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Deletes blob rows no message refers to any more; returns their hashes
+    /// so the files can be removed after commit.
+    async fn drop_unreferenced(tx: &mut Tx, account: AccountId) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "DELETE FROM blobs WHERE account_id = ? AND refcount <= 0 RETURNING hash",
+        )
+        .bind(account.0)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    fn remove_files(&self, account: AccountId, hashes: &[String]) {
+        for h in hashes {
+            self.blobs.remove(account, h);
+        }
+    }
+
+    /// Bumps and returns the mailbox's modseq within a transaction.
+    async fn next_modseq(tx: &mut Tx, account: AccountId, mailbox: MailboxId) -> Result<u64> {
+        let row = sqlx::query(
+            "UPDATE mailboxes SET highest_modseq = highest_modseq + 1
+             WHERE account_id = ? AND mailbox_id = ? RETURNING highest_modseq",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NoMailbox)?;
+        Ok(row.get::<i64, _>(0) as u64)
+    }
+
+    /// Adds keywords to the mailbox's list; true when the list grew.
+    async fn add_keywords(
+        tx: &mut Tx,
+        account: AccountId,
+        mailbox: MailboxId,
+        keywords: &[String],
+    ) -> Result<bool> {
+        if keywords.is_empty() {
+            return Ok(false);
+        }
+        let current: String = sqlx::query_scalar(
+            "SELECT keywords FROM mailboxes WHERE account_id = ? AND mailbox_id = ?",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_one(&mut **tx)
+        .await?;
+        let mut list = Flags::from_parts(0, &current);
+        let before = list.keywords.len();
+        for k in keywords {
+            if !list.has_keyword(k) {
+                list.keywords.push(k.clone());
+            }
+        }
+        if list.keywords.len() == before {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE mailboxes SET keywords = ? WHERE account_id = ? AND mailbox_id = ?")
+            .bind(list.keywords_text())
+            .bind(account.0)
+            .bind(mailbox.0)
+            .execute(&mut **tx)
+            .await?;
+        Ok(true)
+    }
+
+    async fn new_uid_validity(tx: &mut Tx, account: AccountId) -> Result<i64> {
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(uid_validity) FROM mailboxes WHERE account_id = ?")
+                .bind(account.0)
+                .fetch_one(&mut **tx)
+                .await?;
+        let now = chrono::Utc::now().timestamp().clamp(1, u32::MAX as i64 - 1);
+        Ok(now.max(max.unwrap_or(0) + 1).min(u32::MAX as i64))
+    }
+
+    async fn insert_mailbox(
+        tx: &mut Tx,
+        account: AccountId,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<MailboxId> {
+        let uid_validity = Self::new_uid_validity(tx, account).await?;
+        let r = sqlx::query(
+            "INSERT INTO mailboxes (account_id, name, special_use, uid_validity)
+             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING mailbox_id",
+        )
+        .bind(account.0)
+        .bind(name)
+        .bind(special_use)
+        .bind(uid_validity)
+        .fetch_optional(&mut **tx)
+        .await?;
+        r.map(|r| MailboxId(r.get(0)))
+            .ok_or(StoreError::MailboxExists)
+    }
+
+    async fn insert_blob(tx: &mut Tx, account: AccountId, p: &Prepared) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO blobs (account_id, hash, size, refcount, meta, header, sent_day,
+                                search_headers, search_body)
+             VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
+             ON CONFLICT (account_id, hash) DO UPDATE SET refcount = refcount + 1",
+        )
+        .bind(account.0)
+        .bind(&p.hash)
+        .bind(p.size as i64)
+        .bind(&p.meta)
+        .bind(&p.header)
+        .bind(p.sent_day)
+        .bind(&p.search_headers)
+        .bind(&p.search_body)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes messages with tombstones at `modseq`; returns the UIDs.
+    async fn remove_messages(
+        tx: &mut Tx,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        modseq: u64,
+    ) -> Result<()> {
+        for chunk in uids.chunks(FETCH_BATCH) {
+            let list = uid_json(chunk);
+            let per_hash: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT hash, COUNT(*) FROM messages WHERE account_id = ? AND mailbox_id = ?
+                 AND uid IN (SELECT value FROM json_each(?)) GROUP BY hash",
+            )
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(&list)
+            .fetch_all(&mut **tx)
+            .await?;
+            Self::release_blobs(tx, account, &per_hash).await?;
+            sqlx::query(
+                "DELETE FROM messages WHERE account_id = ? AND mailbox_id = ?
+                 AND uid IN (SELECT value FROM json_each(?))",
+            )
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(&list)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO expunged (account_id, mailbox_id, uid, modseq)
+                 SELECT ?, ?, value, ? FROM json_each(?)",
+            )
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(modseq as i64)
+            .bind(&list)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn release_blobs(tx: &mut Tx, account: AccountId, per_hash: &[(String, i64)]) -> Result<()> {
+        for (hash, n) in per_hash {
+            sqlx::query("UPDATE blobs SET refcount = refcount - ? WHERE account_id = ? AND hash = ?")
+                .bind(n)
+                .bind(account.0)
+                .bind(hash)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn mailbox_keywords(
+        conn: &mut sqlx::SqliteConnection,
+        account: AccountId,
+        mailbox: MailboxId,
+    ) -> Result<(Vec<String>, u64, u32, u32)> {
+        let row = sqlx::query(
+            "SELECT keywords, highest_modseq, uid_validity, uid_next FROM mailboxes
+             WHERE account_id = ? AND mailbox_id = ?",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NoMailbox)?;
+        Ok((
+            Flags::from_parts(0, row.get::<&str, _>(0)).keywords,
+            row.get::<i64, _>(1) as u64,
+            row.get::<i64, _>(2) as u32,
+            row.get::<i64, _>(3) as u32,
+        ))
+    }
+}
+
+fn uid_json(uids: &[u32]) -> String {
+    let mut s = String::with_capacity(uids.len() * 6 + 2);
+    s.push('[');
+    for (i, u) in uids.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&u.to_string());
+    }
+    s.push(']');
+    s
+}
+
+fn to_date(ts: i64, tz: i64) -> DateTime<FixedOffset> {
+    let offset = FixedOffset::east_opt(tz as i32).unwrap_or(chrono::Utc.fix());
+    DateTime::from_timestamp(ts, 0)
+        .unwrap_or(DateTime::UNIX_EPOCH)
+        .with_timezone(&offset)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_account(&self, name: &str, credentials: &Credentials) -> Result<AccountId> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO accounts (name, password_hash, scram_sha256) VALUES (?, ?, ?)
+             ON CONFLICT DO NOTHING RETURNING account_id",
+        )
+        .bind(name)
+        .bind(&credentials.password_hash)
+        .bind(&credentials.scram_sha256)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::AccountExists)?;
+        let account = AccountId(row.get(0));
+        for (mailbox, special_use) in DEFAULT_MAILBOXES {
+            Self::insert_mailbox(&mut tx, account, mailbox, special_use).await?;
+            sqlx::query("INSERT INTO subscriptions (account_id, name) VALUES (?, ?)")
+                .bind(account.0)
+                .bind(mailbox)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    async fn delete_account(&self, name: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar("DELETE FROM accounts WHERE name = ? RETURNING account_id")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NoAccount)?;
+        for table in [
+            "DELETE FROM mailboxes WHERE account_id = ?",
+            "DELETE FROM subscriptions WHERE account_id = ?",
+            "DELETE FROM messages WHERE account_id = ?",
+            "DELETE FROM blobs WHERE account_id = ?",
+            "DELETE FROM expunged WHERE account_id = ?",
+        ] {
+            sqlx::query(table).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        self.blobs.remove_account(AccountId(id))?;
+        Ok(())
+    }
+
+    async fn set_credentials(&self, name: &str, credentials: &Credentials) -> Result<()> {
+        let r = sqlx::query("UPDATE accounts SET password_hash = ?, scram_sha256 = ? WHERE name = ?")
+            .bind(&credentials.password_hash)
+            .bind(&credentials.scram_sha256)
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NoAccount);
+        }
+        Ok(())
+    }
+
+    async fn account(&self, name: &str) -> Result<Option<Account>> {
+        let row = sqlx::query(
+            "SELECT account_id, name, password_hash, scram_sha256 FROM accounts WHERE name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|r| Account {
+            id: AccountId(r.get(0)),
+            name: r.get(1),
+            credentials: Credentials {
+                password_hash: r.get(2),
+                scram_sha256: r.get(3),
+            },
+        }))
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT name FROM accounts ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?)
+    }
+
+    async fn list_mailboxes(&self, account: AccountId) -> Result<Vec<MailboxInfo>> {
+        let rows = sqlx::query(
+            "SELECT mailbox_id, name, special_use FROM mailboxes WHERE account_id = ? ORDER BY name",
+        )
+        .bind(account.0)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| MailboxInfo {
+                id: MailboxId(r.get(0)),
+                name: r.get(1),
+                special_use: r.get(2),
+            })
+            .collect())
+    }
+
+    async fn mailbox(&self, account: AccountId, name: &str) -> Result<Option<MailboxInfo>> {
+        let row = sqlx::query(
+            "SELECT mailbox_id, name, special_use FROM mailboxes WHERE account_id = ? AND name = ?",
+        )
+        .bind(account.0)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|r| MailboxInfo {
+            id: MailboxId(r.get(0)),
+            name: r.get(1),
+            special_use: r.get(2),
+        }))
+    }
+
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<MailboxId> {
+        let mut tx = self.begin().await?;
+        let id = Self::insert_mailbox(&mut tx, account, name, special_use).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let per_hash: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT hash, COUNT(*) FROM messages WHERE account_id = ? AND mailbox_id = ? GROUP BY hash",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        Self::release_blobs(&mut tx, account, &per_hash).await?;
+        for q in [
+            "DELETE FROM messages WHERE account_id = ? AND mailbox_id = ?",
+            "DELETE FROM expunged WHERE account_id = ? AND mailbox_id = ?",
+        ] {
+            sqlx::query(q)
+                .bind(account.0)
+                .bind(mailbox.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let r = sqlx::query("DELETE FROM mailboxes WHERE account_id = ? AND mailbox_id = ?")
+            .bind(account.0)
+            .bind(mailbox.0)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NoMailbox);
+        }
+        let gone = Self::drop_unreferenced(&mut tx, account).await?;
+        tx.commit().await?;
+        self.remove_files(account, &gone);
+        // Sessions that have it selected learn it is gone.
+        self.feed.publish(mailbox, u64::MAX);
+        Ok(())
+    }
+
+    async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let src: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT mailbox_id, uid_next FROM mailboxes WHERE account_id = ? AND name = ?",
+        )
+        .bind(account.0)
+        .bind(from)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (src_id, uid_next) = src.ok_or(StoreError::NoMailbox)?;
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mailboxes WHERE account_id = ?1
+             AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+        )
+        .bind(account.0)
+        .bind(to)
+        .fetch_one(&mut *tx)
+        .await?;
+        if exists > 0 {
+            return Err(StoreError::MailboxExists);
+        }
+        let mut publish = None;
+        if from == "INBOX" {
+            let new_id = Self::insert_mailbox(&mut tx, account, to, None).await?;
+            sqlx::query(
+                "UPDATE mailboxes SET uid_next = ?, keywords = (SELECT keywords FROM mailboxes
+                 WHERE mailbox_id = ?) WHERE account_id = ? AND mailbox_id = ?",
+            )
+            .bind(uid_next)
+            .bind(src_id)
+            .bind(account.0)
+            .bind(new_id.0)
+            .execute(&mut *tx)
+            .await?;
+            let uids: Vec<i64> = sqlx::query_scalar(
+                "SELECT uid FROM messages WHERE account_id = ? AND mailbox_id = ? ORDER BY uid",
+            )
+            .bind(account.0)
+            .bind(src_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let modseq = Self::next_modseq(&mut tx, account, MailboxId(src_id)).await?;
+            sqlx::query(
+                "UPDATE messages SET mailbox_id = ? WHERE account_id = ? AND mailbox_id = ?",
+            )
+            .bind(new_id.0)
+            .bind(account.0)
+            .bind(src_id)
+            .execute(&mut *tx)
+            .await?;
+            let list = uid_json(&uids.iter().map(|&u| u as u32).collect::<Vec<_>>());
+            sqlx::query(
+                "INSERT OR REPLACE INTO expunged (account_id, mailbox_id, uid, modseq)
+                 SELECT ?, ?, value, ? FROM json_each(?)",
+            )
+            .bind(account.0)
+            .bind(src_id)
+            .bind(modseq as i64)
+            .bind(&list)
+            .execute(&mut *tx)
+            .await?;
+            publish = Some((MailboxId(src_id), modseq));
+        } else {
+            sqlx::query(
+                "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)
+                 WHERE account_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+            )
+            .bind(account.0)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE OR REPLACE subscriptions SET name = ?3 || substr(name, length(?2) + 1)
+                 WHERE account_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+            )
+            .bind(account.0)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if let Some((m, s)) = publish {
+            self.feed.publish(m, s);
+        }
+        Ok(())
+    }
+
+    async fn subscriptions(&self, account: AccountId) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name")
+                .bind(account.0)
+                .fetch_all(&self.reader)
+                .await?,
+        )
+    }
+
+    async fn set_subscribed(&self, account: AccountId, name: &str, on: bool) -> Result<()> {
+        let q = if on {
+            "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)"
+        } else {
+            "DELETE FROM subscriptions WHERE account_id = ? AND name = ?"
+        };
+        sqlx::query(q)
+            .bind(account.0)
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn status(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxStatus> {
+        let row = sqlx::query(
+            "SELECT uid_validity, uid_next, highest_modseq, recent_uid,
+               (SELECT COUNT(*) FROM messages m WHERE m.account_id = ?1 AND m.mailbox_id = ?2),
+               (SELECT COUNT(*) FROM messages m WHERE m.account_id = ?1 AND m.mailbox_id = ?2
+                  AND (m.flags & 1) = 0),
+               (SELECT COUNT(*) FROM messages m WHERE m.account_id = ?1 AND m.mailbox_id = ?2
+                  AND (m.flags & 8) != 0),
+               (SELECT COALESCE(SUM(size), 0) FROM messages m WHERE m.account_id = ?1
+                  AND m.mailbox_id = ?2),
+               (SELECT COUNT(*) FROM messages m WHERE m.account_id = ?1 AND m.mailbox_id = ?2
+                  AND m.uid >= mailboxes.recent_uid)
+             FROM mailboxes WHERE account_id = ?1 AND mailbox_id = ?2",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or(StoreError::NoMailbox)?;
+        Ok(MailboxStatus {
+            uid_validity: row.get::<i64, _>(0) as u32,
+            uid_next: row.get::<i64, _>(1) as u32,
+            highest_modseq: row.get::<i64, _>(2) as u64,
+            messages: row.get::<i64, _>(4) as u32,
+            unseen: row.get::<i64, _>(5) as u32,
+            deleted: row.get::<i64, _>(6) as u32,
+            size: row.get::<i64, _>(7) as u64,
+            recent: row.get::<i64, _>(8) as u32,
+        })
+    }
+
+    async fn snapshot(&self, account: AccountId, mailbox: MailboxId) -> Result<Snapshot> {
+        let mut tx = self.reader.begin().await?;
+        let (keywords, highest_modseq, uid_validity, uid_next) =
+            Self::mailbox_keywords(&mut tx, account, mailbox).await?;
+        let rows = sqlx::query(
+            "SELECT uid, flags FROM messages WHERE account_id = ? AND mailbox_id = ? ORDER BY uid",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut uids = Vec::with_capacity(rows.len());
+        let mut first_unseen_uid = None;
+        for r in &rows {
+            let uid = r.get::<i64, _>(0) as u32;
+            if first_unseen_uid.is_none() && r.get::<i64, _>(1) & i64::from(flag::SEEN) == 0 {
+                first_unseen_uid = Some(uid);
+            }
+            uids.push(uid);
+        }
+        Ok(Snapshot {
+            uid_validity,
+            uid_next,
+            highest_modseq,
+            uids,
+            first_unseen_uid,
+            keywords,
+        })
+    }
+
+    async fn changes_since(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        modseq: u64,
+    ) -> Result<Changes> {
+        let mut tx = self.reader.begin().await?;
+        let (keywords, highest_modseq, _, _) =
+            Self::mailbox_keywords(&mut tx, account, mailbox).await?;
+        let mut changes = Changes {
+            highest_modseq,
+            keywords,
+            ..Changes::default()
+        };
+        if highest_modseq > modseq {
+            let rows = sqlx::query(
+                "SELECT uid, flags, keywords, modseq FROM messages
+                 WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid",
+            )
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(modseq as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            changes.updated = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.get::<i64, _>(0) as u32,
+                        Flags::from_parts(r.get(1), r.get::<&str, _>(2)),
+                        r.get::<i64, _>(3) as u64,
+                    )
+                })
+                .collect();
+            changes.expunged = sqlx::query_scalar::<_, i64>(
+                "SELECT uid FROM expunged WHERE account_id = ? AND mailbox_id = ? AND modseq > ?
+                 ORDER BY uid",
+            )
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(modseq as i64)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|u| u as u32)
+            .collect();
+        }
+        tx.commit().await?;
+        Ok(changes)
+    }
+
+    async fn claim_recent(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid_next: u32,
+    ) -> Result<u32> {
+        let mut tx = self.begin().await?;
+        let old: i64 = sqlx::query_scalar(
+            "SELECT recent_uid FROM mailboxes WHERE account_id = ? AND mailbox_id = ?",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NoMailbox)?;
+        if i64::from(uid_next) > old {
+            sqlx::query(
+                "UPDATE mailboxes SET recent_uid = ? WHERE account_id = ? AND mailbox_id = ?",
+            )
+            .bind(i64::from(uid_next))
+            .bind(account.0)
+            .bind(mailbox.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(old.clamp(1, u32::MAX as i64) as u32)
+    }
+
+    fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64> {
+        self.feed.subscribe(mailbox)
+    }
+
+    async fn append(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        message: NewMessage,
+    ) -> Result<Appended> {
+        let big = match &message.data {
+            MessageData::Bytes(b) => b.len() > INLINE_PARSE_LIMIT,
+            MessageData::File(_) => true,
+        };
+        let blobs = self.blobs.clone();
+        let store_blob = move |p: Prepared| -> Result<Prepared> {
+            // Write the file first: a crash after this leaves at worst an
+            // unreferenced file, never a message without its bytes.
+            let Prepared {
+                hash,
+                size,
+                meta,
+                header,
+                sent_day,
+                search_headers,
+                search_body,
+                data,
+            } = p;
+            blobs.put(account, &hash, data)?;
+            Ok(Prepared {
+                hash,
+                size,
+                meta,
+                header,
+                sent_day,
+                search_headers,
+                search_body,
+                data: MessageData::Bytes(Vec::new()),
+            })
+        };
+        let prepared = if big {
+            tokio::task::spawn_blocking(move || ingest::prepare(message.data).and_then(store_blob))
+                .await
+                .map_err(|e| StoreError::Other(e.to_string()))??
+        } else {
+            store_blob(ingest::prepare(message.data)?)?
+        };
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+             WHERE account_id = ? AND mailbox_id = ? RETURNING uid_next - 1, highest_modseq, uid_validity",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NoMailbox)?;
+        let uid = row.get::<i64, _>(0);
+        let modseq = row.get::<i64, _>(1);
+        let uid_validity = row.get::<i64, _>(2) as u32;
+        Self::insert_blob(&mut tx, account, &prepared).await?;
+        sqlx::query(
+            "INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords,
+                                   internal_date, internal_tz, size, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .bind(uid)
+        .bind(modseq)
+        .bind(i64::from(message.flags.system))
+        .bind(message.flags.keywords_text())
+        .bind(message.internal_date.timestamp())
+        .bind(i64::from(message.internal_date.offset().local_minus_utc()))
+        .bind(prepared.size as i64)
+        .bind(&prepared.hash)
+        .execute(&mut *tx)
+        .await?;
+        Self::add_keywords(&mut tx, account, mailbox, &message.flags.keywords).await?;
+        tx.commit().await?;
+        self.feed.publish(mailbox, modseq as u64);
+        Ok(Appended {
+            uid_validity,
+            uid: uid as u32,
+            modseq: modseq as u64,
+        })
+    }
+
+    async fn fetch(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        need: FetchNeed,
+    ) -> Result<Vec<MessageRecord>> {
+        let mut out = Vec::with_capacity(uids.len());
+        let with_blob = need.meta || need.header;
+        for chunk in uids.chunks(FETCH_BATCH) {
+            let list = uid_json(chunk);
+            let rows = if with_blob {
+                sqlx::query(
+                    "SELECT m.uid, m.flags, m.keywords, m.modseq, m.internal_date, m.internal_tz,
+                            m.size, m.hash,
+                            CASE WHEN ?4 THEN b.meta END, CASE WHEN ?5 THEN b.header END
+                     FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
+                     WHERE m.account_id = ?1 AND m.mailbox_id = ?2
+                       AND m.uid IN (SELECT value FROM json_each(?3))
+                     ORDER BY m.uid",
+                )
+                .bind(account.0)
+                .bind(mailbox.0)
+                .bind(&list)
+                .bind(need.meta)
+                .bind(need.header)
+                .fetch_all(&self.reader)
+                .await?
+            } else {
+                sqlx::query(
+                    "SELECT uid, flags, keywords, modseq, internal_date, internal_tz, size, hash,
+                            NULL, NULL
+                     FROM messages
+                     WHERE account_id = ?1 AND mailbox_id = ?2
+                       AND uid IN (SELECT value FROM json_each(?3))
+                     ORDER BY uid",
+                )
+                .bind(account.0)
+                .bind(mailbox.0)
+                .bind(&list)
+                .fetch_all(&self.reader)
+                .await?
+            };
+            for r in rows {
+                let meta = match r.get::<Option<&[u8]>, _>(8) {
+                    Some(b) => Some(Arc::new(ingest::decode_meta(b)?)),
+                    None => None,
+                };
+                out.push(MessageRecord {
+                    uid: r.get::<i64, _>(0) as u32,
+                    flags: Flags::from_parts(r.get(1), r.get::<&str, _>(2)),
+                    modseq: r.get::<i64, _>(3) as u64,
+                    internal_date: to_date(r.get(4), r.get(5)),
+                    size: r.get::<i64, _>(6) as u64,
+                    blob: r.get(7),
+                    meta,
+                    header: r.get::<Option<Vec<u8>>, _>(9).map(Arc::new),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read_blob(
+        &self,
+        account: AccountId,
+        blob: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let blobs = self.blobs.clone();
+        let blob = blob.to_string();
+        tokio::task::spawn_blocking(move || blobs.read_range(account, &blob, start, len))
+            .await
+            .map_err(|e| StoreError::Other(e.to_string()))?
+            .map_err(StoreError::from)
+    }
+
+    async fn store_flags(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &Flags,
+    ) -> Result<StoreResult> {
+        let mut tx = self.begin().await?;
+        let mut result = StoreResult::default();
+        let mut modseq = None;
+        for chunk in uids.chunks(FETCH_BATCH) {
+            let rows = sqlx::query(
+                "SELECT uid, flags, keywords FROM messages WHERE account_id = ? AND mailbox_id = ?
+                 AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
+            )
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(uid_json(chunk))
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in rows {
+                let uid = r.get::<i64, _>(0) as u32;
+                let old = Flags::from_parts(r.get(1), r.get::<&str, _>(2));
+                let new = old.apply(op, flags);
+                let same = new.system == old.system
+                    && new.keywords.len() == old.keywords.len()
+                    && new.keywords.iter().all(|k| old.has_keyword(k));
+                if !same {
+                    let m = match modseq {
+                        Some(m) => m,
+                        None => {
+                            let m = Self::next_modseq(&mut tx, account, mailbox).await?;
+                            modseq = Some(m);
+                            m
+                        }
+                    };
+                    sqlx::query(
+                        "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
+                         WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
+                    )
+                    .bind(i64::from(new.system))
+                    .bind(new.keywords_text())
+                    .bind(m as i64)
+                    .bind(account.0)
+                    .bind(mailbox.0)
+                    .bind(i64::from(uid))
+                    .execute(&mut *tx)
+                    .await?;
+                    result.changed.push((uid, new.clone()));
+                }
+                result.current.push((uid, new));
+            }
+        }
+        if modseq.is_some() {
+            result.keywords_changed =
+                Self::add_keywords(&mut tx, account, mailbox, &flags.keywords).await?;
+        }
+        tx.commit().await?;
+        if let Some(m) = modseq {
+            result.modseq = m;
+            self.feed.publish(mailbox, m);
+        }
+        Ok(result)
+    }
+
+    async fn expunge(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: Option<&[u32]>,
+    ) -> Result<Vec<u32>> {
+        let mut tx = self.begin().await?;
+        let deleted: Vec<u32> = sqlx::query_scalar::<_, i64>(
+            "SELECT uid FROM messages WHERE account_id = ? AND mailbox_id = ? AND (flags & 8) != 0
+             ORDER BY uid",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|u| u as u32)
+        .filter(|u| uids.is_none_or(|set| set.binary_search(u).is_ok()))
+        .collect();
+        if deleted.is_empty() {
+            return Ok(deleted);
+        }
+        let modseq = Self::next_modseq(&mut tx, account, mailbox).await?;
+        Self::remove_messages(&mut tx, account, mailbox, &deleted, modseq).await?;
+        let gone = Self::drop_unreferenced(&mut tx, account).await?;
+        tx.commit().await?;
+        self.remove_files(account, &gone);
+        self.feed.publish(mailbox, modseq);
+        Ok(deleted)
+    }
+
+    async fn copy(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[u32],
+        to: MailboxId,
+        is_move: bool,
+    ) -> Result<CopyResult> {
+        let mut tx = self.begin().await?;
+        let mut sources = Vec::new();
+        for chunk in uids.chunks(FETCH_BATCH) {
+            let rows = sqlx::query(
+                "SELECT uid, flags, keywords FROM messages WHERE account_id = ? AND mailbox_id = ?
+                 AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
+            )
+            .bind(account.0)
+            .bind(from.0)
+            .bind(uid_json(chunk))
+            .fetch_all(&mut *tx)
+            .await?;
+            sources.extend(rows.iter().map(|r| {
+                (
+                    r.get::<i64, _>(0) as u32,
+                    Flags::from_parts(r.get(1), r.get::<&str, _>(2)),
+                )
+            }));
+        }
+        let count = sources.len() as i64;
+        let row = sqlx::query(
+            "UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1
+             WHERE account_id = ? AND mailbox_id = ?
+             RETURNING uid_next - ?, highest_modseq, uid_validity",
+        )
+        .bind(count)
+        .bind(account.0)
+        .bind(to.0)
+        .bind(count)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NoMailbox)?;
+        let first_uid = row.get::<i64, _>(0);
+        let dest_modseq = row.get::<i64, _>(1);
+        let mut result = CopyResult {
+            uid_validity: row.get::<i64, _>(2) as u32,
+            pairs: Vec::with_capacity(sources.len()),
+            dest_modseq: dest_modseq as u64,
+        };
+        let mut keywords: Vec<String> = Vec::new();
+        for (i, (uid, flags)) in sources.iter().enumerate() {
+            let new_uid = first_uid + i as i64;
+            // MOVE keeps \Recent semantics aside; the copy gets the flags.
+            sqlx::query(
+                "INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords,
+                                       internal_date, internal_tz, size, hash)
+                 SELECT account_id, ?, ?, ?, flags, keywords, internal_date, internal_tz, size, hash
+                 FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
+            )
+            .bind(to.0)
+            .bind(new_uid)
+            .bind(dest_modseq)
+            .bind(account.0)
+            .bind(from.0)
+            .bind(i64::from(*uid))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE blobs SET refcount = refcount + 1 WHERE account_id = ? AND hash =
+                 (SELECT hash FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?)",
+            )
+            .bind(account.0)
+            .bind(account.0)
+            .bind(from.0)
+            .bind(i64::from(*uid))
+            .execute(&mut *tx)
+            .await?;
+            for k in &flags.keywords {
+                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    keywords.push(k.clone());
+                }
+            }
+            result.pairs.push((*uid, new_uid as u32));
+        }
+        Self::add_keywords(&mut tx, account, to, &keywords).await?;
+        let mut source_modseq = None;
+        if is_move && !sources.is_empty() {
+            let m = Self::next_modseq(&mut tx, account, from).await?;
+            let moved: Vec<u32> = sources.iter().map(|s| s.0).collect();
+            Self::remove_messages(&mut tx, account, from, &moved, m).await?;
+            source_modseq = Some(m);
+        }
+        tx.commit().await?;
+        self.feed.publish(to, dest_modseq as u64);
+        if let Some(m) = source_modseq {
+            self.feed.publish(from, m);
+        }
+        Ok(result)
+    }
+
+    async fn search(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        query: &Query,
+    ) -> Result<Vec<u32>> {
+        use futures_util::TryStreamExt;
+        let text = query.needs_text();
+        let mut rows = sqlx::query(
+            "SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, b.sent_day,
+                    CASE WHEN ?3 THEN b.search_headers ELSE '' END,
+                    CASE WHEN ?3 THEN b.search_body ELSE '' END
+             FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
+             WHERE m.account_id = ?1 AND m.mailbox_id = ?2 ORDER BY m.uid",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .bind(text)
+        .fetch(&self.reader);
+        let mut out = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            let flags = Flags::from_parts(r.get(1), r.get::<&str, _>(2));
+            let row = search::Row {
+                uid: r.get::<i64, _>(0) as u32,
+                flags: &flags,
+                internal_date: to_date(r.get(3), r.get(4)),
+                size: r.get::<i64, _>(5) as u64,
+                sent_day: r.get::<Option<i64>, _>(6).and_then(ingest::day_from_int),
+                headers: r.get::<&str, _>(7),
+                body: r.get::<&str, _>(8),
+            };
+            if search::matches(query, &row) {
+                out.push(row.uid);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,234 @@
+//! Values that cross the `Store` boundary.
+
+use chrono::{DateTime, FixedOffset};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailboxId(pub i64);
+
+/// Secrets needed to check a login, opaque to the store (the server
+/// decides their format: an argon2id PHC string and SCRAM keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub password_hash: String,
+    pub scram_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub name: String,
+    pub credentials: Credentials,
+}
+
+/// The system flags as bits, keywords by name.
+pub mod flag {
+    pub const SEEN: u8 = 1;
+    pub const ANSWERED: u8 = 2;
+    pub const FLAGGED: u8 = 4;
+    pub const DELETED: u8 = 8;
+    pub const DRAFT: u8 = 16;
+
+    pub const SYSTEM: [(u8, &str); 5] = [
+        (SEEN, "\\Seen"),
+        (ANSWERED, "\\Answered"),
+        (FLAGGED, "\\Flagged"),
+        (DELETED, "\\Deleted"),
+        (DRAFT, "\\Draft"),
+    ];
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub system: u8,
+    /// Keywords, without duplicates (compared case-insensitively).
+    pub keywords: Vec<String>,
+}
+
+impl Flags {
+    pub fn has(&self, bit: u8) -> bool {
+        self.system & bit != 0
+    }
+
+    pub fn has_keyword(&self, k: &str) -> bool {
+        self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k))
+    }
+
+    /// Builds flags from names as a client writes them. Returns the name
+    /// of a `\`-flag that cannot be stored (e.g. `\Recent`, `\Foo`).
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Flags, String> {
+        let mut f = Flags::default();
+        for name in names {
+            if let Some((bit, _)) = flag::SYSTEM
+                .iter()
+                .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            {
+                f.system |= bit;
+            } else if name.starts_with('\\') {
+                return Err(name.to_string());
+            } else if !f.has_keyword(name) {
+                f.keywords.push(name.to_string());
+            }
+        }
+        Ok(f)
+    }
+
+    pub fn apply(&self, op: FlagOp, change: &Flags) -> Flags {
+        match op {
+            FlagOp::Replace => change.clone(),
+            FlagOp::Add => {
+                let mut f = self.clone();
+                f.system |= change.system;
+                for k in &change.keywords {
+                    if !f.has_keyword(k) {
+                        f.keywords.push(k.clone());
+                    }
+                }
+                f
+            }
+            FlagOp::Remove => {
+                let mut f = self.clone();
+                f.system &= !change.system;
+                f.keywords.retain(|k| !change.has_keyword(k));
+                f
+            }
+        }
+    }
+
+    /// Names as they appear in a FLAGS response (without `\Recent`).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        flag::SYSTEM
+            .iter()
+            .filter(|(bit, _)| self.has(*bit))
+            .map(|(_, n)| *n)
+            .chain(self.keywords.iter().map(String::as_str))
+    }
+
+    /// Keywords as stored in one text column.
+    pub fn keywords_text(&self) -> String {
+        self.keywords.join(" ")
+    }
+
+    pub fn from_parts(system: i64, keywords: &str) -> Flags {
+        Flags {
+            system: (system & 0xff) as u8,
+            keywords: keywords.split_ascii_whitespace().map(String::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Replace,
+    Add,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub id: MailboxId,
+    /// UTF-8, `/`-separated; `INBOX` is always spelled in capitals.
+    pub name: String,
+    /// `\Sent`, `\Trash`, ... (RFC 6154).
+    pub special_use: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub messages: u32,
+    pub unseen: u32,
+    pub deleted: u32,
+    pub recent: u32,
+    pub size: u64,
+    pub uid_next: u32,
+    pub uid_validity: u32,
+    pub highest_modseq: u64,
+}
+
+/// What SELECT needs to build a session's view.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub uid_validity: u32,
+    pub uid_next: u32,
+    pub highest_modseq: u64,
+    /// Every UID in the mailbox, ascending: position + 1 is the sequence number.
+    pub uids: Vec<u32>,
+    /// Sequence-free facts SELECT reports.
+    pub first_unseen_uid: Option<u32>,
+    /// Every keyword in use in the mailbox (for FLAGS/PERMANENTFLAGS).
+    pub keywords: Vec<String>,
+}
+
+/// Everything that happened in a mailbox after a modseq.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub highest_modseq: u64,
+    /// New or changed messages, ascending by UID.
+    pub updated: Vec<(u32, Flags, u64)>,
+    /// UIDs expunged after the modseq.
+    pub expunged: Vec<u32>,
+    pub keywords: Vec<String>,
+}
+
+/// A message to add, from APPEND, LMTP, `deliver` or `import`.
+pub struct NewMessage {
+    pub data: MessageData,
+    pub flags: Flags,
+    pub internal_date: DateTime<FixedOffset>,
+}
+
+/// Message bytes: in memory, or spooled to a file (large APPEND literals).
+pub enum MessageData {
+    Bytes(Vec<u8>),
+    File(tempfile::NamedTempFile),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub uid_validity: u32,
+    pub uid: u32,
+    pub modseq: u64,
+}
+
+/// What a FETCH needs beyond UID and flags, so the store reads no more
+/// than that.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FetchNeed {
+    pub meta: bool,
+    pub header: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    pub uid: u32,
+    pub flags: Flags,
+    pub modseq: u64,
+    pub internal_date: DateTime<FixedOffset>,
+    pub size: u64,
+    /// Content address of the raw bytes, for [`crate::Store::read_blob`].
+    pub blob: String,
+    pub meta: Option<Arc<crispin_mime::MessageMeta>>,
+    /// The raw top-level header block (with its blank line).
+    pub header: Option<Arc<Vec<u8>>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StoreResult {
+    pub modseq: u64,
+    /// Messages whose flags now differ from before, with their new flags.
+    pub changed: Vec<(u32, Flags)>,
+    /// Messages given that were found (changed or not), with their flags.
+    pub current: Vec<(u32, Flags)>,
+    pub keywords_changed: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CopyResult {
+    pub uid_validity: u32,
+    /// (source UID, destination UID), in source UID order.
+    pub pairs: Vec<(u32, u32)>,
+    pub dest_modseq: u64,
+}

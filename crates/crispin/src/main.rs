@@ -1,0 +1,170 @@
+//! The `crispin` command: run the server and manage accounts.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use crispin_server::{Config, auth};
+use crispin_store::{Store, StoreError};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "crispin", version, about = "An IMAP mail server")]
+struct Cli {
+    /// Configuration file (TOML); defaults apply without one.
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server until SIGINT or SIGTERM.
+    Serve {
+        /// Create this account with a generated password (printed once)
+        /// if it does not exist yet.
+        #[arg(long, value_name = "NAME")]
+        first_user: Option<String>,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create an account; the password is read from standard input.
+    Add { name: String },
+    /// Change an account's password (read from standard input).
+    Passwd { name: String },
+    /// Delete an account and all its mail.
+    Delete { name: String },
+    /// List accounts.
+    List,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { first_user } => serve(config, first_user).await,
+            Command::User { action } => user(config, action).await,
+        }
+    })
+}
+
+fn valid_user_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 255
+        || !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "._-@+".contains(c))
+    {
+        bail!("invalid user name {name:?}: use letters, digits and . _ - @ +");
+    }
+    Ok(())
+}
+
+/// Reads a password: prompted twice on a terminal, else one line of stdin.
+fn read_password() -> Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("Password: ")?;
+        if p != rpassword::prompt_password("Again: ")? {
+            bail!("the passwords do not match");
+        }
+        p
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(password)
+}
+
+fn generated_password() -> String {
+    use rand::RngExt;
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+async fn user(config: Config, action: UserAction) -> Result<()> {
+    let store = crispin_server::server::open_store(&config).await?;
+    match action {
+        UserAction::Add { name } => {
+            valid_user_name(&name)?;
+            let creds = auth::credentials(&read_password()?, &config.auth).map_err(anyhow::Error::msg)?;
+            match store.create_account(&name, &creds).await {
+                Ok(_) => println!("created account {name}"),
+                Err(StoreError::AccountExists) => bail!("account {name} already exists"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UserAction::Passwd { name } => {
+            let creds = auth::credentials(&read_password()?, &config.auth).map_err(anyhow::Error::msg)?;
+            match store.set_credentials(&name, &creds).await {
+                Ok(()) => println!("password changed for {name}"),
+                Err(StoreError::NoAccount) => bail!("no account {name}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UserAction::Delete { name } => match store.delete_account(&name).await {
+            Ok(()) => println!("deleted account {name}"),
+            Err(StoreError::NoAccount) => bail!("no account {name}"),
+            Err(e) => return Err(e.into()),
+        },
+        UserAction::List => {
+            for name in store.list_accounts().await? {
+                println!("{name}");
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn serve(config: Config, first_user: Option<String>) -> Result<()> {
+    let server = crispin_server::start(&config).await?;
+    if let Some(name) = first_user {
+        valid_user_name(&name)?;
+        if server.store.account(&name).await?.is_none() {
+            let password = generated_password();
+            let creds = auth::credentials(&password, &config.auth).map_err(anyhow::Error::msg)?;
+            server.store.create_account(&name, &creds).await?;
+            eprintln!("Created account {name} with password {password}");
+        }
+    }
+    for addr in &server.imap_addrs {
+        eprintln!("Crispin is serving IMAP on {addr}; connect with: curl imap://{addr}/ -u USER:PASSWORD");
+    }
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
