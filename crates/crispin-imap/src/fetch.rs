@@ -316,7 +316,9 @@ impl Session {
                 not,
                 fields,
             } => {
-                let block = self.read(account, rec, start, end.saturating_sub(start)).await?;
+                let block = self
+                    .read(account, rec, start, end.saturating_sub(start))
+                    .await?;
                 let bytes = header_fields(&block, not, &fields);
                 return Box::pin(self.write_source(rec, Source::Bytes(bytes), partial)).await;
             }

@@ -69,8 +69,12 @@ pub enum SaslStep {
 /// hashes, SASL mechanisms and login throttling.
 #[async_trait]
 pub trait Authenticator: Send + Sync {
-    async fn login(&self, user: &[u8], password: &[u8], conn: &ConnInfo)
-    -> Result<Account, AuthError>;
+    async fn login(
+        &self,
+        user: &[u8],
+        password: &[u8],
+        conn: &ConnInfo,
+    ) -> Result<Account, AuthError>;
     /// Mechanisms to advertise (and accept) on this connection.
     fn mechanisms(&self, conn: &ConnInfo) -> Vec<&'static str>;
     fn start(&self, mechanism: &str, conn: &ConnInfo) -> Option<Box<dyn SaslExchange>>;

@@ -88,8 +88,16 @@ impl Session {
         if let Some(seq) = snap.first_unseen_uid.and_then(|u| sel.seq_of(u)) {
             let _ = write!(out, "* OK [UNSEEN {seq}] First unseen message\r\n");
         }
-        let _ = write!(out, "* OK [UIDVALIDITY {}] UIDs valid\r\n", sel.uid_validity);
-        let _ = write!(out, "* OK [UIDNEXT {}] Predicted next UID\r\n", snap.uid_next);
+        let _ = write!(
+            out,
+            "* OK [UIDVALIDITY {}] UIDs valid\r\n",
+            sel.uid_validity
+        );
+        let _ = write!(
+            out,
+            "* OK [UIDNEXT {}] Predicted next UID\r\n",
+            snap.uid_next
+        );
         self.selected = Some(sel);
         if read_only {
             Status::ok("[READ-ONLY] EXAMINE completed")
@@ -152,7 +160,12 @@ impl Session {
         if self.selected.as_ref().is_some_and(|s| s.info.id == info.id) {
             return Status::no("[INUSE] Close the mailbox before deleting it");
         }
-        match self.ctx.store.delete_mailbox(self.account_id(), info.id).await {
+        match self
+            .ctx
+            .store
+            .delete_mailbox(self.account_id(), info.id)
+            .await
+        {
             Ok(()) => Status::ok("DELETE completed"),
             Err(e) => store_error(e),
         }
@@ -266,12 +279,9 @@ impl Session {
         }
         let has_children = |name: &str| {
             let prefix = format!("{name}{DELIMITER}");
-            all.range::<str, _>((
-                std::ops::Bound::Excluded(name),
-                std::ops::Bound::Unbounded,
-            ))
-            .next()
-            .is_some_and(|n| n.starts_with(&prefix))
+            all.range::<str, _>((std::ops::Bound::Excluded(name), std::ops::Bound::Unbounded))
+                .next()
+                .is_some_and(|n| n.starts_with(&prefix))
         };
         let matches = |name: &str| pats.iter().any(|p| names::matches(p, name));
 

@@ -17,7 +17,9 @@ fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
                 .map(|k| to_query(k, sel))
                 .collect::<Result<_, _>>()?,
         ),
-        SearchKey::Or(a, b) => Query::Or(Box::new(to_query(*a, sel)?), Box::new(to_query(*b, sel)?)),
+        SearchKey::Or(a, b) => {
+            Query::Or(Box::new(to_query(*a, sel)?), Box::new(to_query(*b, sel)?))
+        }
         SearchKey::Not(a) => Query::Not(Box::new(to_query(*a, sel)?)),
         SearchKey::SequenceSet(set) => {
             // Sequence numbers beyond the mailbox simply match nothing.

@@ -103,11 +103,12 @@ impl Session {
                 out.push_str(" LOGINDISABLED");
             }
         } else {
-            out.push_str(
-                " UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH",
-            );
+            out.push_str(" UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH");
         }
-        out.push_str(&format!(" APPENDLIMIT={}", self.ctx.config.limits.max_message));
+        out.push_str(&format!(
+            " APPENDLIMIT={}",
+            self.ctx.config.limits.max_message
+        ));
         out
     }
 
@@ -291,10 +292,7 @@ impl Session {
                 | C::Store { .. }
                 | C::Copy { .. }
         );
-        let pre_auth_only = matches!(
-            body,
-            C::StartTls | C::Login { .. } | C::Authenticate { .. }
-        );
+        let pre_auth_only = matches!(body, C::StartTls | C::Login { .. } | C::Authenticate { .. });
         if pre_auth_only && self.authenticated() {
             Some(Status::bad("Already authenticated"))
         } else if needs_auth && !self.authenticated() {
@@ -339,7 +337,9 @@ impl Session {
             C::Enable(caps) => self.enable(caps),
             C::StartTls => return self.starttls(tag).await,
             C::Login { username, password } => self.login(&username, &password).await,
-            C::Authenticate { mechanism, initial } => self.authenticate(&mechanism, initial).await?,
+            C::Authenticate { mechanism, initial } => {
+                self.authenticate(&mechanism, initial).await?
+            }
             C::Select { mailbox, read_only } => self.select(&mailbox, read_only).await,
             C::Create {
                 mailbox,
@@ -523,9 +523,7 @@ impl Session {
 fn auth_failure(e: AuthError) -> Status {
     match e {
         AuthError::Failed => Status::no("[AUTHENTICATIONFAILED] Authentication failed"),
-        AuthError::Throttled => {
-            Status::no("[UNAVAILABLE] Too many failed logins, try again later")
-        }
+        AuthError::Throttled => Status::no("[UNAVAILABLE] Too many failed logins, try again later"),
         AuthError::Unavailable => {
             Status::no("[UNAVAILABLE] Authentication is temporarily unavailable")
         }

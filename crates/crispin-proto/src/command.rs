@@ -119,7 +119,9 @@ impl CommandBody {
             Select {
                 read_only: false, ..
             } => "SELECT",
-            Select { read_only: true, .. } => "EXAMINE",
+            Select {
+                read_only: true, ..
+            } => "EXAMINE",
             Create { .. } => "CREATE",
             Delete(_) => "DELETE",
             Rename { .. } => "RENAME",
@@ -282,7 +284,10 @@ pub enum SearchKey {
     Not(Box<SearchKey>),
     SequenceSet(SequenceSet),
     Uid(SequenceSet),
-    Flag { flag: Flag, set: bool },
+    Flag {
+        flag: Flag,
+        set: bool,
+    },
     /// \Recent as a search key; `NEW` is `Recent and not Seen`.
     Recent(bool),
     Header(String, String),

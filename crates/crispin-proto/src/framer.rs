@@ -221,7 +221,10 @@ impl Connection {
         self.rbuf.clear();
         self.scanned = 0;
         self.skipping = None;
-        std::mem::replace(&mut self.stream, Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink())))
+        std::mem::replace(
+            &mut self.stream,
+            Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink())),
+        )
     }
 
     pub fn set_stream(&mut self, stream: Box<dyn Stream>) {
@@ -339,9 +342,7 @@ impl Connection {
                 frame.chunks.push(Chunk::Text(line));
                 return Ok(frame);
             };
-            let (tag, command) = header
-                .get_or_insert_with(|| tag_and_command(&line))
-                .clone();
+            let (tag, command) = header.get_or_insert_with(|| tag_and_command(&line)).clone();
             let is_append = command == "APPEND";
             let over = if is_append {
                 ann.len > self.limits.max_message
@@ -465,7 +466,9 @@ mod tests {
         assert_eq!(first.chunks.len(), 5);
         assert!(matches!(&first.chunks[1], Chunk::Literal(Literal::Memory(v)) if v == b"bob"));
         assert!(matches!(&first.chunks[4], Chunk::Text(t) if t.is_empty()));
-        assert!(matches!(&f[1], Ok(fr) if matches!(&fr.chunks[0], Chunk::Text(t) if t == b"b NOOP")));
+        assert!(
+            matches!(&f[1], Ok(fr) if matches!(&fr.chunks[0], Chunk::Text(t) if t == b"b NOOP"))
+        );
         // Exactly one continuation: the second literal was non-synchronising.
         assert_eq!(written, b"+ Ready for literal data\r\n");
     }
@@ -506,9 +509,15 @@ mod tests {
         let (f, _) = frames(&input).await;
         assert!(matches!(
             &f[0],
-            Err(FrameError::LiteralTooLarge { is_append: false, fatal: false, .. })
+            Err(FrameError::LiteralTooLarge {
+                is_append: false,
+                fatal: false,
+                ..
+            })
         ));
-        assert!(matches!(&f[1], Ok(fr) if matches!(&fr.chunks[0], Chunk::Text(t) if t == b"b NOOP")));
+        assert!(
+            matches!(&f[1], Ok(fr) if matches!(&fr.chunks[0], Chunk::Text(t) if t == b"b NOOP"))
+        );
     }
 
     #[tokio::test]

@@ -128,7 +128,10 @@ mod tests {
             decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-").as_deref(),
             Some("~peter/mail/台北/日本語")
         );
-        assert_eq!(encode("~peter/mail/台北/日本語"), "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
+        assert_eq!(
+            encode("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
         assert_eq!(encode("&"), "&-");
     }
 

@@ -27,7 +27,9 @@ pub fn parse_command(frame: Frame) -> Result<Command, ParseError> {
         pos: 0,
         depth: 0,
     };
-    let tag = p.tag().map_err(|message| ParseError { tag: None, message })?;
+    let tag = p
+        .tag()
+        .map_err(|message| ParseError { tag: None, message })?;
     let body = p.command_body().map_err(|message| ParseError {
         tag: Some(tag.clone()),
         message,
@@ -303,7 +305,11 @@ impl Parser {
         let mut ranges = Vec::new();
         loop {
             let a = self.seq_number()?;
-            let b = if self.eat(b':') { self.seq_number()? } else { a };
+            let b = if self.eat(b':') {
+                self.seq_number()?
+            } else {
+                a
+            };
             ranges.push((a, b));
             if !self.eat(b',') {
                 return Ok(SequenceSet(ranges));
@@ -821,7 +827,13 @@ impl Parser {
         } else if self.eat_word("FAST") {
             vec![F::Flags, F::InternalDate, F::Rfc822Size]
         } else if self.eat_word("FULL") {
-            vec![F::Flags, F::InternalDate, F::Rfc822Size, F::Envelope, F::Body]
+            vec![
+                F::Flags,
+                F::InternalDate,
+                F::Rfc822Size,
+                F::Envelope,
+                F::Body,
+            ]
         } else if self.peek() == Some(b'(') {
             let v = self.paren_list(|p| p.fetch_att())?;
             if v.is_empty() {
@@ -977,7 +989,10 @@ pub fn parse_sasl_response(line: &[u8]) -> Option<SaslLine> {
     if line == b"*" {
         return Some(SaslLine::Cancel);
     }
-    if line.iter().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b)) {
+    if line
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(b))
+    {
         return Some(SaslLine::Data(line.to_vec()));
     }
     None

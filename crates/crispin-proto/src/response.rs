@@ -32,9 +32,7 @@ pub fn write_literal_header(out: &mut Vec<u8>, len: u64) {
 pub fn write_astring(out: &mut Vec<u8>, s: &[u8], utf8: bool) {
     let atom = !s.is_empty()
         && s.iter().all(|&b| {
-            b > 0x20
-                && b < 0x7f
-                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\')
+            b > 0x20 && b < 0x7f && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\')
         })
         && !s.eq_ignore_ascii_case(b"NIL");
     if atom {

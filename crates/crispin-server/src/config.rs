@@ -138,7 +138,9 @@ impl Config {
             ));
         }
         if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations < 1 {
-            return Err(ConfigError::Invalid("auth.argon2_* parameters too small".into()));
+            return Err(ConfigError::Invalid(
+                "auth.argon2_* parameters too small".into(),
+            ));
         }
         Ok(())
     }
@@ -150,10 +152,9 @@ mod tests {
 
     #[test]
     fn parses_and_rejects_unknown_keys() {
-        let c: Config = toml::from_str(
-            "data_dir = \"/var/lib/crispin\"\n[imap]\nlisten = [\"0.0.0.0:143\"]\n",
-        )
-        .unwrap();
+        let c: Config =
+            toml::from_str("data_dir = \"/var/lib/crispin\"\n[imap]\nlisten = [\"0.0.0.0:143\"]\n")
+                .unwrap();
         assert_eq!(c.imap.listen[0].port(), 143);
         assert_eq!(c.limits.max_message_size, 64 * 1024 * 1024);
         assert!(toml::from_str::<Config>("bogus = 1").is_err());

@@ -120,6 +120,10 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<ImapContext>, tracker: Task
             plaintext_ok: true,
             tls_exporter: None,
         };
-        tracker.spawn(crispin_imap::run_session(ctx.clone(), Box::new(stream), info));
+        tracker.spawn(crispin_imap::run_session(
+            ctx.clone(),
+            Box::new(stream),
+            info,
+        ));
     }
 }

@@ -63,5 +63,9 @@ pub fn decode_meta(bytes: &[u8]) -> Result<crispin_mime::MessageMeta, StoreError
 }
 
 pub fn day_from_int(v: i64) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::from_ymd_opt((v / 10000) as i32, ((v / 100) % 100) as u32, (v % 100) as u32)
+    chrono::NaiveDate::from_ymd_opt(
+        (v / 10000) as i32,
+        ((v / 100) % 100) as u32,
+        (v % 100) as u32,
+    )
 }

@@ -93,8 +93,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Changes>;
     /// Marks UIDs below `uid_next` as reported \Recent to one session;
     /// returns the first UID that is recent for the caller.
-    async fn claim_recent(&self, account: AccountId, mailbox: MailboxId, uid_next: u32)
-    -> Result<u32>;
+    async fn claim_recent(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uid_next: u32,
+    ) -> Result<u32>;
     /// Wakes when the mailbox changes (see [`feed`]).
     fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64>;
 
@@ -113,8 +117,13 @@ pub trait Store: Send + Sync + 'static {
         uids: &[u32],
         need: FetchNeed,
     ) -> Result<Vec<MessageRecord>>;
-    async fn read_blob(&self, account: AccountId, blob: &str, start: u64, len: u64)
-    -> Result<Vec<u8>>;
+    async fn read_blob(
+        &self,
+        account: AccountId,
+        blob: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Vec<u8>>;
     async fn store_flags(
         &self,
         account: AccountId,
@@ -141,6 +150,10 @@ pub trait Store: Send + Sync + 'static {
         is_move: bool,
     ) -> Result<CopyResult>;
     /// UIDs matching the query, ascending.
-    async fn search(&self, account: AccountId, mailbox: MailboxId, query: &Query)
-    -> Result<Vec<u32>>;
+    async fn search(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        query: &Query,
+    ) -> Result<Vec<u32>>;
 }

@@ -12,11 +12,20 @@ pub enum Query {
     Not(Box<Query>),
     /// Sorted inclusive UID ranges.
     Uids(Vec<(u32, u32)>),
-    System { bit: u8, set: bool },
-    Keyword { name: String, set: bool },
+    System {
+        bit: u8,
+        set: bool,
+    },
+    Keyword {
+        name: String,
+        set: bool,
+    },
     /// Header name in upper case; the value is matched as a
     /// case-insensitive substring of the decoded header.
-    Header { name: String, value: String },
+    Header {
+        name: String,
+        value: String,
+    },
     Body(String),
     Text(String),
     Before(NaiveDate),
@@ -170,9 +179,15 @@ mod tests {
         }));
         // The internal date is compared in its own zone.
         assert!(q(Query::On(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())));
-        assert!(q(Query::SentOn(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap())));
-        assert!(q(Query::SentBefore(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())));
-        assert!(!q(Query::SentSince(NaiveDate::from_ymd_opt(2024, 3, 1).unwrap())));
+        assert!(q(Query::SentOn(
+            NaiveDate::from_ymd_opt(2024, 2, 29).unwrap()
+        )));
+        assert!(q(Query::SentBefore(
+            NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()
+        )));
+        assert!(!q(Query::SentSince(
+            NaiveDate::from_ymd_opt(2024, 3, 1).unwrap()
+        )));
         assert!(q(Query::Or(
             Box::new(Query::Larger(5000)),
             Box::new(Query::Smaller(1001))

@@ -89,12 +89,11 @@ impl SqliteStore {
     /// Deletes blob rows no message refers to any more; returns their hashes
     /// so the files can be removed after commit.
     async fn drop_unreferenced(tx: &mut Tx, account: AccountId) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "DELETE FROM blobs WHERE account_id = ? AND refcount <= 0 RETURNING hash",
-        )
-        .bind(account.0)
-        .fetch_all(&mut **tx)
-        .await?;
+        let rows =
+            sqlx::query("DELETE FROM blobs WHERE account_id = ? AND refcount <= 0 RETURNING hash")
+                .bind(account.0)
+                .fetch_all(&mut **tx)
+                .await?;
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 
@@ -248,14 +247,20 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn release_blobs(tx: &mut Tx, account: AccountId, per_hash: &[(String, i64)]) -> Result<()> {
+    async fn release_blobs(
+        tx: &mut Tx,
+        account: AccountId,
+        per_hash: &[(String, i64)],
+    ) -> Result<()> {
         for (hash, n) in per_hash {
-            sqlx::query("UPDATE blobs SET refcount = refcount - ? WHERE account_id = ? AND hash = ?")
-                .bind(n)
-                .bind(account.0)
-                .bind(hash)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE blobs SET refcount = refcount - ? WHERE account_id = ? AND hash = ?",
+            )
+            .bind(n)
+            .bind(account.0)
+            .bind(hash)
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
     }
@@ -332,11 +337,12 @@ impl Store for SqliteStore {
 
     async fn delete_account(&self, name: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let id: i64 = sqlx::query_scalar("DELETE FROM accounts WHERE name = ? RETURNING account_id")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NoAccount)?;
+        let id: i64 =
+            sqlx::query_scalar("DELETE FROM accounts WHERE name = ? RETURNING account_id")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NoAccount)?;
         for table in [
             "DELETE FROM mailboxes WHERE account_id = ?",
             "DELETE FROM subscriptions WHERE account_id = ?",
@@ -352,12 +358,13 @@ impl Store for SqliteStore {
     }
 
     async fn set_credentials(&self, name: &str, credentials: &Credentials) -> Result<()> {
-        let r = sqlx::query("UPDATE accounts SET password_hash = ?, scram_sha256 = ? WHERE name = ?")
-            .bind(&credentials.password_hash)
-            .bind(&credentials.scram_sha256)
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
+        let r =
+            sqlx::query("UPDATE accounts SET password_hash = ?, scram_sha256 = ? WHERE name = ?")
+                .bind(&credentials.password_hash)
+                .bind(&credentials.scram_sha256)
+                .bind(name)
+                .execute(&self.writer)
+                .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NoAccount);
         }
@@ -382,9 +389,11 @@ impl Store for SqliteStore {
     }
 
     async fn list_accounts(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT name FROM accounts ORDER BY name")
-            .fetch_all(&self.reader)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT name FROM accounts ORDER BY name")
+                .fetch_all(&self.reader)
+                .await?,
+        )
     }
 
     async fn list_mailboxes(&self, account: AccountId) -> Result<Vec<MailboxInfo>> {

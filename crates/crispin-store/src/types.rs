@@ -115,7 +115,10 @@ impl Flags {
     pub fn from_parts(system: i64, keywords: &str) -> Flags {
         Flags {
             system: (system & 0xff) as u8,
-            keywords: keywords.split_ascii_whitespace().map(String::from).collect(),
+            keywords: keywords
+                .split_ascii_whitespace()
+                .map(String::from)
+                .collect(),
         }
     }
 }

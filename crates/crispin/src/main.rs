@@ -108,7 +108,8 @@ async fn user(config: Config, action: UserAction) -> Result<()> {
     match action {
         UserAction::Add { name } => {
             valid_user_name(&name)?;
-            let creds = auth::credentials(&read_password()?, &config.auth).map_err(anyhow::Error::msg)?;
+            let creds =
+                auth::credentials(&read_password()?, &config.auth).map_err(anyhow::Error::msg)?;
             match store.create_account(&name, &creds).await {
                 Ok(_) => println!("created account {name}"),
                 Err(StoreError::AccountExists) => bail!("account {name} already exists"),
@@ -116,7 +117,8 @@ async fn user(config: Config, action: UserAction) -> Result<()> {
             }
         }
         UserAction::Passwd { name } => {
-            let creds = auth::credentials(&read_password()?, &config.auth).map_err(anyhow::Error::msg)?;
+            let creds =
+                auth::credentials(&read_password()?, &config.auth).map_err(anyhow::Error::msg)?;
             match store.set_credentials(&name, &creds).await {
                 Ok(()) => println!("password changed for {name}"),
                 Err(StoreError::NoAccount) => bail!("no account {name}"),
@@ -150,7 +152,9 @@ async fn serve(config: Config, first_user: Option<String>) -> Result<()> {
         }
     }
     for addr in &server.imap_addrs {
-        eprintln!("Crispin is serving IMAP on {addr}; connect with: curl imap://{addr}/ -u USER:PASSWORD");
+        eprintln!(
+            "Crispin is serving IMAP on {addr}; connect with: curl imap://{addr}/ -u USER:PASSWORD"
+        );
     }
     wait_for_signal().await?;
     tracing::info!("shutting down");
