@@ -45,6 +45,8 @@ pub enum AuthError {
     Throttled,
     /// The backend could not answer.
     Unavailable,
+    /// The user has too many sessions from this address.
+    Limit,
 }
 
 /// One SASL exchange, driven by the session.

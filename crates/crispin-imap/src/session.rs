@@ -527,5 +527,6 @@ fn auth_failure(e: AuthError) -> Status {
         AuthError::Unavailable => {
             Status::no("[UNAVAILABLE] Authentication is temporarily unavailable")
         }
+        AuthError::Limit => Status::no("[LIMIT] Too many sessions for this user from your address"),
     }
 }

@@ -13,6 +13,8 @@ pub struct Config {
     /// Log filter (`tracing` syntax), overridden by `RUST_LOG`.
     pub log: String,
     pub imap: ImapConfig,
+    pub imaps: ImapsConfig,
+    pub tls: TlsConfig,
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
 }
@@ -22,6 +24,45 @@ pub struct Config {
 pub struct ImapConfig {
     /// Plain IMAP listeners (STARTTLS once TLS is configured).
     pub listen: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImapsConfig {
+    /// Implicit-TLS listeners (RFC 8314), e.g. port 993.
+    pub listen: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Offer TLS (STARTTLS and the `imaps` listeners).
+    pub enabled: bool,
+    /// PEM certificate chain; with `key` unset, a self-signed certificate
+    /// is generated into `data_dir/tls` on first start.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enabled: true,
+            cert: None,
+            key: None,
+        }
+    }
+}
+
+/// When a password may travel without TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plaintext {
+    Never,
+    /// Only for connections from 127.0.0.0/8 and ::1.
+    Loopback,
+    Always,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +79,11 @@ pub struct LimitsConfig {
     pub autologout_secs: u64,
     /// Seconds between `* OK Still here` while idling.
     pub idle_keepalive_secs: u64,
+    /// Simultaneous connections from one IP address.
+    pub max_connections_per_ip: usize,
+    /// Simultaneous logged-in sessions of one user from one IP address
+    /// (a desktop client and several phones behind one NAT must fit).
+    pub max_connections_per_user_ip: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +93,20 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations for new password hashes.
     pub argon2_iterations: u32,
+    /// PBKDF2 iterations for new SCRAM-SHA-256 secrets (RFC 7677: >= 4096).
+    pub scram_iterations: u32,
+    /// Whether LOGIN/AUTHENTICATE work without TLS.
+    pub plaintext: Plaintext,
+    /// Failed logins (per IP or per account) before delays start.
+    pub failures_before_delay: u32,
+    /// First delay after failed logins; it doubles with each failure.
+    pub failure_delay_ms: u64,
+    /// Longest delay.
+    pub max_failure_delay_ms: u64,
+    /// Failed logins (per IP or per account) that lock logins out.
+    pub lockout_after: u32,
+    /// How long a lockout lasts, and how long failures are remembered.
+    pub lockout_secs: u64,
 }
 
 impl Default for Config {
@@ -55,6 +115,8 @@ impl Default for Config {
             data_dir: PathBuf::from("crispin-data"),
             log: "info".into(),
             imap: ImapConfig::default(),
+            imaps: ImapsConfig::default(),
+            tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
         }
@@ -77,6 +139,8 @@ impl Default for LimitsConfig {
             login_timeout_secs: 60,
             autologout_secs: 30 * 60,
             idle_keepalive_secs: 120,
+            max_connections_per_ip: 256,
+            max_connections_per_user_ip: 50,
         }
     }
 }
@@ -86,6 +150,13 @@ impl Default for AuthConfig {
         AuthConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            scram_iterations: 4096,
+            plaintext: Plaintext::Loopback,
+            failures_before_delay: 3,
+            failure_delay_ms: 500,
+            max_failure_delay_ms: 15_000,
+            lockout_after: 20,
+            lockout_secs: 300,
         }
     }
 }
@@ -135,6 +206,21 @@ impl Config {
         if self.limits.max_message_size >= u64::from(u32::MAX) {
             return Err(ConfigError::Invalid(
                 "limits.max_message_size must be below 4 GiB".into(),
+            ));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert and tls.key must be set together".into(),
+            ));
+        }
+        if !self.tls.enabled && !self.imaps.listen.is_empty() {
+            return Err(ConfigError::Invalid(
+                "imaps listeners need tls.enabled = true".into(),
+            ));
+        }
+        if self.auth.scram_iterations < 1 {
+            return Err(ConfigError::Invalid(
+                "auth.scram_iterations must be at least 1".into(),
             ));
         }
         if self.auth.argon2_memory_kib < 8 || self.auth.argon2_iterations < 1 {

@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod scram;
 pub mod server;
+pub mod tls;
 
 pub use config::Config;
 pub use server::{RunningServer, start};

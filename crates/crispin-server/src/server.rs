@@ -1,14 +1,16 @@
 //! Listeners and the server's lifetime: bind, accept, hand each
 //! connection to an IMAP session, and shut down cleanly.
 
-use crate::auth::PasswordAuth;
-use crate::config::Config;
+use crate::auth::AuthService;
+use crate::config::{Config, Plaintext};
+use crate::tls::Tls;
 use crispin_imap::{ConnInfo, ImapContext, SessionConfig};
 use crispin_store::sqlite::SqliteStore;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -16,6 +18,8 @@ use tokio_util::task::TaskTracker;
 pub enum ServerError {
     #[error("cannot open the store: {0}")]
     Store(#[from] crispin_store::StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -31,12 +35,27 @@ pub async fn open_store(config: &Config) -> Result<Arc<SqliteStore>, crispin_sto
 pub struct RunningServer {
     /// The addresses actually bound (useful with port 0).
     pub imap_addrs: Vec<SocketAddr>,
+    pub imaps_addrs: Vec<SocketAddr>,
     pub store: Arc<SqliteStore>,
+    pub tls: Option<Arc<Tls>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
 
 impl RunningServer {
+    /// Re-reads the TLS certificate and key (on SIGHUP); connections in
+    /// progress are not affected.
+    pub fn reload_tls(&self) {
+        if let Some(tls) = &self.tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; keeping the old certificate")
+                }
+            }
+        }
+    }
+
     /// Stops accepting, tells every client `* BYE` once its current
     /// command has finished, waits for sessions to end, closes the store.
     pub async fn shutdown(self) {
@@ -63,10 +82,19 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         spool_threshold: 1024 * 1024,
         spool_dir: store.spool_dir().to_path_buf(),
     };
+    let tls = if config.tls.enabled {
+        Some(Arc::new(Tls::load(&config.tls, &config.data_dir)?))
+    } else {
+        None
+    };
     let ctx = Arc::new(ImapContext {
         store: store.clone(),
-        auth: Arc::new(PasswordAuth::new(store.clone())),
-        tls: None,
+        auth: Arc::new(AuthService::new(
+            store.clone(),
+            config.auth.clone(),
+            config.limits.max_connections_per_user_ip,
+        )),
+        tls: tls.clone().map(|t| t as Arc<dyn crispin_imap::TlsUpgrade>),
         config: SessionConfig {
             limits,
             idle_keepalive: Duration::from_secs(config.limits.idle_keepalive_secs),
@@ -76,32 +104,136 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         },
         shutdown: shutdown.clone(),
     });
-    let mut imap_addrs = Vec::new();
-    for addr in &config.imap.listen {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: *addr,
-                source,
-            })?;
-        let local = listener.local_addr().unwrap_or(*addr);
-        imap_addrs.push(local);
-        tracing::info!(addr = %local, "IMAP listening");
-        tracker.spawn(accept_loop(listener, ctx.clone(), tracker.clone()));
+    let shared = Arc::new(Listening {
+        ctx,
+        tls: tls.clone(),
+        plaintext: config.auth.plaintext,
+        per_ip: Mutex::default(),
+        max_per_ip: config.limits.max_connections_per_ip,
+        tracker: tracker.clone(),
+    });
+    let mut bound = [Vec::new(), Vec::new()];
+    for (implicit_tls, addrs) in [(false, &config.imap.listen), (true, &config.imaps.listen)] {
+        for addr in addrs {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: *addr,
+                    source,
+                })?;
+            let local = listener.local_addr().unwrap_or(*addr);
+            tracing::info!(addr = %local, tls = implicit_tls, "IMAP listening");
+            bound[usize::from(implicit_tls)].push(local);
+            tracker.spawn(accept_loop(listener, shared.clone(), implicit_tls));
+        }
     }
+    let [imap_addrs, imaps_addrs] = bound;
     Ok(RunningServer {
         imap_addrs,
+        imaps_addrs,
         store,
+        tls,
         shutdown,
         tracker,
     })
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Arc<ImapContext>, tracker: TaskTracker) {
+/// What the accept loops share.
+struct Listening {
+    ctx: Arc<ImapContext>,
+    tls: Option<Arc<Tls>>,
+    plaintext: Plaintext,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    max_per_ip: usize,
+    tracker: TaskTracker,
+}
+
+/// Counts a connection from an IP for as long as it lives.
+struct IpSlot {
+    shared: Arc<Listening>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Listening {
+    fn take_slot(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            shared: self.clone(),
+            ip,
+        })
+    }
+
+    fn plaintext_ok(&self, peer: SocketAddr) -> bool {
+        match self.plaintext {
+            Plaintext::Always => true,
+            Plaintext::Never => false,
+            Plaintext::Loopback => peer.ip().to_canonical().is_loopback(),
+        }
+    }
+}
+
+async fn connection(
+    shared: Arc<Listening>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+) {
+    let Some(slot) = shared.take_slot(peer.ip()) else {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = stream;
+        let _ = stream
+            .write_all(b"* BYE Too many connections from your address\r\n")
+            .await;
+        return;
+    };
+    let mut info = ConnInfo {
+        peer,
+        tls: false,
+        plaintext_ok: shared.plaintext_ok(peer),
+        tls_exporter: None,
+    };
+    let stream: Box<dyn crispin_proto::Stream> = Box::new(stream);
+    let stream = match (&shared.tls, implicit_tls) {
+        (Some(tls), true) => match tls.accept(stream).await {
+            Ok((s, exporter)) => {
+                info.tls = true;
+                info.plaintext_ok = true;
+                info.tls_exporter = exporter;
+                s
+            }
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+        },
+        _ => stream,
+    };
+    crispin_imap::run_session(shared.ctx.clone(), stream, info).await;
+    drop(slot);
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Listening>, implicit_tls: bool) {
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            _ = ctx.shutdown.cancelled() => return,
+            _ = shared.ctx.shutdown.cancelled() => return,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -114,16 +246,8 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<ImapContext>, tracker: Task
             }
         };
         let _ = stream.set_nodelay(true);
-        let info = ConnInfo {
-            peer,
-            tls: false,
-            plaintext_ok: true,
-            tls_exporter: None,
-        };
-        tracker.spawn(crispin_imap::run_session(
-            ctx.clone(),
-            Box::new(stream),
-            info,
-        ));
+        shared
+            .tracker
+            .spawn(connection(shared.clone(), stream, peer, implicit_tls));
     }
 }

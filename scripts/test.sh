@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and protocol tests, and
+# real-client tests against a running server. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (unit, protocol, golden, differential)"
+cargo test --workspace
+
+step "real clients (Python imaplib, curl)"
+tests/clients/run.sh
+
+echo
+echo "All tests passed."
