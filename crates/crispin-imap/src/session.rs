@@ -459,19 +459,14 @@ impl Session {
             return Ok(Status::no("Unsupported authentication mechanism"));
         };
         let b64 = base64::engine::general_purpose::STANDARD;
+        // Without an initial response the mechanism speaks first: PLAIN
+        // and SCRAM with an empty challenge, LOGIN with "Username:".
         let mut response = match initial {
             Some(data) => match b64.decode(&data) {
                 Ok(d) => d,
                 Err(_) => return Ok(Status::bad("Invalid base64 in initial response")),
             },
-            None => {
-                self.conn.out.extend_from_slice(b"+ \r\n");
-                self.conn.flush().await?;
-                match self.read_sasl_line().await? {
-                    Ok(d) => d,
-                    Err(status) => return Ok(status),
-                }
-            }
+            None => Vec::new(),
         };
         loop {
             match exchange.step(&response).await {

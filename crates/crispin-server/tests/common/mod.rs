@@ -67,6 +67,42 @@ impl TestServer {
         c
     }
 
+    /// A TLS client config that trusts the certificate the server
+    /// generated into its data directory.
+    pub fn tls_client(&self) -> tokio_rustls::TlsConnector {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let pem = std::fs::read(self.dir.path().join("tls/cert.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    }
+
+    pub async fn tls_handshake(
+        &self,
+        stream: Box<dyn crispin_proto::Stream>,
+    ) -> Box<dyn crispin_proto::Stream> {
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = self.tls_client().connect(name, stream).await.unwrap();
+        Box::new(tls)
+    }
+
+    /// A client over implicit TLS (the `imaps` listener must be configured).
+    pub async fn connect_tls(&self) -> Client {
+        let addr = self.server.as_ref().unwrap().imaps_addrs[0];
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let tls = self.tls_handshake(Box::new(tcp)).await;
+        Client::over(tls).await
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
@@ -75,7 +111,7 @@ impl TestServer {
 }
 
 pub struct Client {
-    pub stream: BufReader<TcpStream>,
+    pub stream: BufReader<Box<dyn crispin_proto::Stream>>,
     pub greeting: String,
     next_tag: u32,
 }
@@ -83,6 +119,11 @@ pub struct Client {
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).await.unwrap();
+        Client::over(Box::new(stream)).await
+    }
+
+    /// A client on an established stream (TCP or TLS); reads the greeting.
+    pub async fn over(stream: Box<dyn crispin_proto::Stream>) -> Client {
         let mut c = Client {
             stream: BufReader::new(stream),
             greeting: String::new(),
@@ -91,6 +132,18 @@ impl Client {
         c.greeting = c.read_line().await;
         assert!(c.greeting.starts_with("* OK"), "{}", c.greeting);
         c
+    }
+
+    /// Runs STARTTLS and the handshake; the client then speaks over TLS.
+    pub async fn starttls(&mut self, server: &TestServer) {
+        let st = self.status("STARTTLS").await;
+        assert!(st.contains("OK"), "{st}");
+        let placeholder: Box<dyn crispin_proto::Stream> =
+            Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
+        let plain = std::mem::replace(&mut self.stream, BufReader::new(placeholder));
+        assert!(plain.buffer().is_empty(), "data after STARTTLS OK");
+        let tls = server.tls_handshake(plain.into_inner()).await;
+        self.stream = BufReader::new(tls);
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {

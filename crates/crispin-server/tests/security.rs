@@ -1,0 +1,274 @@
+//! Transport security and login policy over real sockets: implicit TLS,
+//! STARTTLS (and its injection attack), the plaintext policy, SASL,
+//! back-off and lockout, and connection limits.
+
+mod common;
+use base64::Engine as _;
+use common::*;
+use crispin_server::config::Plaintext;
+use std::time::{Duration, Instant};
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+async fn tls_server() -> TestServer {
+    TestServer::start_with(|c| c.imaps.listen = vec!["127.0.0.1:0".parse().unwrap()]).await
+}
+
+#[tokio::test]
+async fn implicit_tls_login() {
+    let server = tls_server().await;
+    let mut c = server.connect_tls().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(!caps[0].contains("STARTTLS"), "{}", caps[0]);
+    assert!(caps[0].contains("AUTH=SCRAM-SHA-256-PLUS"), "{}", caps[0]);
+    c.ok("LOGIN alice alice-pw").await;
+    c.ok("SELECT INBOX").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn starttls_then_login_and_capabilities_change() {
+    let server = TestServer::start_with(|c| c.auth.plaintext = Plaintext::Never).await;
+    let mut c = server.connect().await;
+    assert!(c.greeting.contains("STARTTLS") && c.greeting.contains("LOGINDISABLED"));
+    c.starttls(&server).await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(!caps[0].contains("STARTTLS"), "{}", caps[0]);
+    assert!(!caps[0].contains("LOGINDISABLED"), "{}", caps[0]);
+    assert!(caps[0].contains("AUTH=PLAIN"), "{}", caps[0]);
+    // A second STARTTLS is refused.
+    assert!(c.status("STARTTLS").await.contains("BAD"));
+    c.ok("LOGIN alice alice-pw").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn plaintext_refused_when_policy_forbids_it() {
+    // "never" treats even loopback as an untrusted network.
+    let server = TestServer::start_with(|c| c.auth.plaintext = Plaintext::Never).await;
+    let mut c = server.connect().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains("LOGINDISABLED"), "{}", caps[0]);
+    assert!(!caps[0].contains("AUTH="), "{}", caps[0]);
+    let st = c.status("LOGIN alice alice-pw").await;
+    assert!(st.contains("NO [PRIVACYREQUIRED]"), "{st}");
+    let st = c
+        .status(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice\0alice-pw")))
+        .await;
+    assert!(st.contains("NO [PRIVACYREQUIRED]"), "{st}");
+    // Still not logged in.
+    assert!(c.status("SELECT INBOX").await.contains("BAD"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn loopback_plaintext_allowed_by_default() {
+    let server = TestServer::start().await;
+    let c = server.connect().await;
+    assert!(!c.greeting.contains("LOGINDISABLED"), "{}", c.greeting);
+    assert!(c.greeting.contains("AUTH=PLAIN"), "{}", c.greeting);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn starttls_injection_is_discarded() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    // The classic attack: a command pipelined in plaintext behind STARTTLS
+    // must not run once TLS is up.
+    c.send_raw(b"a STARTTLS\r\nb LOGIN alice alice-pw\r\n")
+        .await;
+    let ok = c.read_line().await;
+    assert!(ok.starts_with("a OK"), "{ok}");
+    let placeholder: Box<dyn crispin_proto::Stream> =
+        Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
+    let plain = std::mem::replace(&mut c.stream, tokio::io::BufReader::new(placeholder));
+    let tls = server.tls_handshake(plain.into_inner()).await;
+    c.stream = tokio::io::BufReader::new(tls);
+    // The first thing the server says over TLS answers this command, and
+    // we are not logged in.
+    let lines = c.cmd("SELECT INBOX").await;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("BAD"), "{lines:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn authenticate_login_mechanism() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    c.send("a AUTHENTICATE LOGIN").await;
+    assert_eq!(c.read_line().await, format!("+ {}", b64(b"Username:")));
+    c.send(&b64(b"alice")).await;
+    assert_eq!(c.read_line().await, format!("+ {}", b64(b"Password:")));
+    c.send(&b64(b"alice-pw")).await;
+    let ok = c.read_line().await;
+    assert!(ok.starts_with("a OK"), "{ok}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn lockout_after_repeated_failures() {
+    let server = TestServer::start_with(|c| {
+        c.auth.lockout_after = 3;
+        c.auth.failure_delay_ms = 0;
+    })
+    .await;
+    let mut c = server.connect().await;
+    for _ in 0..3 {
+        let st = c.status("LOGIN alice wrong").await;
+        assert!(st.contains("NO [AUTHENTICATIONFAILED]"), "{st}");
+    }
+    // The right password no longer helps, for this account from any IP
+    // and for any account from this IP.
+    let st = c.status("LOGIN alice alice-pw").await;
+    assert!(st.contains("NO [UNAVAILABLE]"), "{st}");
+    let st = c.status("LOGIN bob bob-pw").await;
+    assert!(st.contains("NO [UNAVAILABLE]"), "{st}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn failed_logins_back_off() {
+    let server = TestServer::start_with(|c| {
+        c.auth.failures_before_delay = 1;
+        c.auth.failure_delay_ms = 300;
+        c.auth.max_failure_delay_ms = 300;
+    })
+    .await;
+    let mut c = server.connect().await;
+    c.status("LOGIN alice wrong").await;
+    // The second attempt is held back by at least the configured delay
+    // (a lower bound only: the test cannot be flaky by being slow).
+    let start = Instant::now();
+    c.status("LOGIN alice wrong").await;
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_limit_per_ip() {
+    let server = TestServer::start_with(|c| c.limits.max_connections_per_ip = 2).await;
+    let _a = server.connect().await;
+    let _b = server.connect().await;
+    let mut third = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut buf = String::new();
+    use tokio::io::AsyncReadExt;
+    tokio::time::timeout(TIMEOUT, third.read_to_string(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf.starts_with("* BYE"), "{buf}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn session_limit_per_user_and_ip() {
+    let server = TestServer::start_with(|c| c.limits.max_connections_per_user_ip = 1).await;
+    let mut first = server.login("alice").await;
+    let mut second = server.connect().await;
+    let st = second.status("LOGIN alice alice-pw").await;
+    assert!(st.contains("NO [LIMIT]"), "{st}");
+    // Other users are not affected.
+    second.ok("LOGIN bob bob-pw").await;
+    first.cmd("LOGOUT").await;
+    // The server closes the socket only after releasing the session.
+    assert!(first.closed().await);
+    let mut third = server.connect().await;
+    third.ok("LOGIN alice alice-pw").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sasl_cancel_and_garbage() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    c.send("a AUTHENTICATE PLAIN").await;
+    assert_eq!(c.read_line().await, "+ ");
+    c.send("*").await;
+    assert!(c.read_line().await.starts_with("a BAD"));
+    c.send("b AUTHENTICATE PLAIN").await;
+    c.read_line().await;
+    c.send("not base64 !!").await;
+    assert!(c.read_line().await.starts_with("b BAD"));
+    c.ok(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice\0alice-pw")))
+        .await;
+    server.shutdown().await;
+}
+
+/// Every way of naming another account's mailbox fails, and nothing of
+/// bob's is ever visible to alice.
+#[tokio::test]
+async fn isolation_between_accounts() {
+    let server = TestServer::start().await;
+    let mut bob = server.login("bob").await;
+    bob.ok("CREATE Secret").await;
+    assert!(
+        bob.append("Secret", "()", &message("bobs", "private"))
+            .await
+            .contains("OK")
+    );
+    let mut alice = server.login("alice").await;
+    let names = [
+        "../bob/Secret",
+        "bob/Secret",
+        "/bob/Secret",
+        "#bob/Secret",
+        "~bob/Secret",
+        "..",
+        "Secret",
+        "SECRET",
+        "%",
+        "*",
+        "&AC4ALg-/bob",
+        "\"../../bob\"",
+    ];
+    for name in names {
+        let quoted = format!("\"{}\"", name.trim_matches('"'));
+        for cmd in [
+            format!("SELECT {quoted}"),
+            format!("EXAMINE {quoted}"),
+            format!("STATUS {quoted} (MESSAGES)"),
+            format!("DELETE {quoted}"),
+            format!("RENAME {quoted} Mine"),
+        ] {
+            let st = alice.status(&cmd).await;
+            assert!(st.contains(" NO ") || st.contains(" BAD "), "{cmd}: {st}");
+        }
+        let st = alice.append(&quoted, "()", &message("x", "y")).await;
+        assert!(
+            st.contains(" NO ") || st.contains(" BAD "),
+            "APPEND {quoted}: {st}"
+        );
+        // SUBSCRIBE may accept a name, but it stays alice's own name.
+        alice.cmd(&format!("SUBSCRIBE {quoted}")).await;
+    }
+    let long = "a".repeat(5000);
+    let st = alice.status(&format!("SELECT {long}")).await;
+    assert!(st.contains(" NO ") || st.contains(" BAD "), "{st}");
+    // COPY and MOVE cannot target bob's mailbox either.
+    alice.append("INBOX", "()", &message("mine", "text")).await;
+    alice.ok("SELECT INBOX").await;
+    for target in ["../bob/Secret", "bob/Secret", "Secret"] {
+        let st = alice.status(&format!("COPY 1 \"{target}\"")).await;
+        assert!(st.contains("NO [TRYCREATE]"), "{target}: {st}");
+        let st = alice.status(&format!("MOVE 1 \"{target}\"")).await;
+        assert!(
+            st.contains("NO [TRYCREATE]") || st.contains("BAD"),
+            "{target}: {st}"
+        );
+    }
+    let list = alice.ok("LIST \"\" *").await;
+    assert!(list.iter().all(|l| !l.contains("Secret")), "{list:?}");
+    let lsub = alice.ok("LSUB \"\" *").await;
+    assert!(lsub.iter().all(|l| !l.contains("bob")) || lsub.iter().all(|l| !l.contains("private")));
+    // bob's message is untouched and still his alone.
+    bob.ok("SELECT Secret").await;
+    let f = bob.ok("FETCH 1 BODY.PEEK[TEXT]").await;
+    assert!(f[0].contains("private"), "{f:?}");
+    let search = alice.ok("SEARCH TEXT private").await;
+    assert_eq!(search, vec!["* SEARCH"]);
+    server.shutdown().await;
+}
