@@ -48,6 +48,7 @@ impl Session {
             data,
             flags,
             internal_date,
+            skip_if_present: false,
         };
         match self.ctx.store.append(self.account_id(), info.id, new).await {
             Ok(a) => Status::ok(format!(

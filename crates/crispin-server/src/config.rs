@@ -14,6 +14,7 @@ pub struct Config {
     pub log: String,
     pub imap: ImapConfig,
     pub imaps: ImapsConfig,
+    pub lmtp: LmtpConfig,
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
@@ -31,6 +32,31 @@ pub struct ImapConfig {
 pub struct ImapsConfig {
     /// Implicit-TLS listeners (RFC 8314), e.g. port 993.
     pub listen: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LmtpConfig {
+    /// LMTP listeners for the MTA; keep them on loopback or a private
+    /// network: LMTP has no authentication.
+    pub listen: Vec<SocketAddr>,
+    /// Also listen on this Unix socket.
+    pub unix_socket: Option<PathBuf>,
+    /// Recipients per transaction.
+    pub max_recipients: usize,
+    /// Name in the greeting and LHLO reply.
+    pub hostname: String,
+}
+
+impl Default for LmtpConfig {
+    fn default() -> Self {
+        LmtpConfig {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 2424))],
+            unix_socket: None,
+            max_recipients: 100,
+            hostname: "localhost".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +142,7 @@ impl Default for Config {
             log: "info".into(),
             imap: ImapConfig::default(),
             imaps: ImapsConfig::default(),
+            lmtp: LmtpConfig::default(),
             tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             auth: AuthConfig::default(),

@@ -20,6 +20,11 @@ pub enum ServerError {
     Store(#[from] crispin_store::StoreError),
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("cannot listen on {path}: {source}")]
+    Unix {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -36,6 +41,7 @@ pub struct RunningServer {
     /// The addresses actually bound (useful with port 0).
     pub imap_addrs: Vec<SocketAddr>,
     pub imaps_addrs: Vec<SocketAddr>,
+    pub lmtp_addrs: Vec<SocketAddr>,
     pub store: Arc<SqliteStore>,
     pub tls: Option<Arc<Tls>>,
     shutdown: CancellationToken,
@@ -128,9 +134,58 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         }
     }
     let [imap_addrs, imaps_addrs] = bound;
+    let lmtp = Arc::new(crispin_lmtp::Lmtp {
+        store: store.clone(),
+        config: crispin_lmtp::LmtpConfig {
+            hostname: config.lmtp.hostname.clone(),
+            max_message_size: config.limits.max_message_size as usize,
+            max_recipients: config.lmtp.max_recipients,
+            ..Default::default()
+        },
+        shutdown: shutdown.clone(),
+    });
+    let mut lmtp_addrs = Vec::new();
+    let mut lmtp_listeners = Vec::new();
+    for addr in &config.lmtp.listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        let local = listener.local_addr().unwrap_or(*addr);
+        tracing::info!(addr = %local, "LMTP listening");
+        lmtp_addrs.push(local);
+        lmtp_listeners.push(LmtpListener::Tcp(listener));
+    }
+    if let Some(path) = &config.lmtp.unix_socket {
+        let _ = std::fs::remove_file(path);
+        let listener =
+            tokio::net::UnixListener::bind(path).map_err(|source| ServerError::Unix {
+                path: path.clone(),
+                source,
+            })?;
+        tracing::info!(path = %path.display(), "LMTP listening");
+        lmtp_listeners.push(LmtpListener::Unix(listener));
+    }
+    for listener in lmtp_listeners {
+        tracker.spawn(lmtp_accept_loop(
+            listener,
+            lmtp.clone(),
+            tracker.clone(),
+            shutdown.clone(),
+        ));
+    }
+    store
+        .listen_for_other_processes()
+        .map_err(|source| ServerError::Unix {
+            path: config.data_dir.join("feed.sock"),
+            source,
+        })?;
     Ok(RunningServer {
         imap_addrs,
         imaps_addrs,
+        lmtp_addrs,
         store,
         tls,
         shutdown,
@@ -249,5 +304,47 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Listening>, implicit_tls
         shared
             .tracker
             .spawn(connection(shared.clone(), stream, peer, implicit_tls));
+    }
+}
+
+enum LmtpListener {
+    Tcp(TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+impl LmtpListener {
+    async fn accept(&self) -> std::io::Result<Box<dyn crispin_proto::Stream>> {
+        Ok(match self {
+            LmtpListener::Tcp(l) => Box::new(l.accept().await?.0),
+            LmtpListener::Unix(l) => Box::new(l.accept().await?.0),
+        })
+    }
+}
+
+async fn lmtp_accept_loop(
+    listener: LmtpListener,
+    lmtp: Arc<crispin_lmtp::Lmtp>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok(stream) => {
+                let lmtp = lmtp.clone();
+                tracker.spawn(async move {
+                    if let Err(e) = lmtp.serve(stream).await {
+                        tracing::debug!(error = %e, "LMTP connection ended");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "LMTP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }

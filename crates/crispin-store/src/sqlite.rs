@@ -27,6 +27,11 @@ pub struct SqliteStore {
     blobs: Arc<BlobFiles>,
     feed: ChangeFeed,
     tmp_dir: PathBuf,
+    /// Where a running server receives change notices from other
+    /// processes (`crispin deliver`, `crispin import`).
+    feed_socket: PathBuf,
+    /// Set in those other processes: tell the server about our changes.
+    notify_server: std::sync::atomic::AtomicBool,
 }
 
 type Tx = Transaction<'static, Sqlite>;
@@ -68,7 +73,52 @@ impl SqliteStore {
             blobs,
             feed: ChangeFeed::default(),
             tmp_dir,
+            feed_socket: dir.join("feed.sock"),
+            notify_server: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Publishes a committed change locally and, from a tool process, to
+    /// the running server.
+    fn publish(&self, mailbox: MailboxId, modseq: u64) {
+        self.feed.publish(mailbox, modseq);
+        if self.notify_server.load(std::sync::atomic::Ordering::Relaxed)
+            && let Ok(sock) = std::os::unix::net::UnixDatagram::unbound()
+        {
+            // No server running is fine: nobody is waiting.
+            let _ = sock.send_to(
+                format!("{} {modseq}", mailbox.0).as_bytes(),
+                &self.feed_socket,
+            );
+        }
+    }
+
+    /// For processes other than the server: notify it of every change so
+    /// its idling clients wake up.
+    pub fn notify_running_server(&self) {
+        self.notify_server
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// In the server: receive change notices from other processes on a
+    /// Unix datagram socket in the data directory and publish them.
+    pub fn listen_for_other_processes(self: &Arc<Self>) -> std::io::Result<()> {
+        let _ = std::fs::remove_file(&self.feed_socket);
+        let sock = tokio::net::UnixDatagram::bind(&self.feed_socket)?;
+        let store = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = sock.recv(&mut buf).await {
+                let Some(store) = store.upgrade() else { return };
+                let text = String::from_utf8_lossy(&buf[..n]);
+                if let Some((m, s)) = text.split_once(' ')
+                    && let (Ok(m), Ok(s)) = (m.parse(), s.parse())
+                {
+                    store.feed.publish(MailboxId(m), s);
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Where spooled literals should go: on the blob file system, so that
@@ -472,7 +522,7 @@ impl Store for SqliteStore {
         tx.commit().await?;
         self.remove_files(account, &gone);
         // Sessions that have it selected learn it is gone.
-        self.feed.publish(mailbox, u64::MAX);
+        self.publish(mailbox, u64::MAX);
         Ok(())
     }
 
@@ -560,7 +610,7 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         if let Some((m, s)) = publish {
-            self.feed.publish(m, s);
+            self.publish(m, s);
         }
         Ok(())
     }
@@ -778,6 +828,26 @@ impl Store for SqliteStore {
             store_blob(ingest::prepare(message.data)?)?
         };
         let mut tx = self.begin().await?;
+        if message.skip_if_present {
+            let existing = sqlx::query(
+                "SELECT m.uid, mb.highest_modseq, mb.uid_validity FROM messages m
+                 JOIN mailboxes mb ON mb.account_id = m.account_id AND mb.mailbox_id = m.mailbox_id
+                 WHERE m.account_id = ? AND m.mailbox_id = ? AND m.hash = ? LIMIT 1",
+            )
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(&prepared.hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(r) = existing {
+                return Ok(Appended {
+                    uid: r.get::<i64, _>(0) as u32,
+                    modseq: r.get::<i64, _>(1) as u64,
+                    uid_validity: r.get::<i64, _>(2) as u32,
+                    duplicate: true,
+                });
+            }
+        }
         let row = sqlx::query(
             "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
              WHERE account_id = ? AND mailbox_id = ? RETURNING uid_next - 1, highest_modseq, uid_validity",
@@ -810,11 +880,12 @@ impl Store for SqliteStore {
         .await?;
         Self::add_keywords(&mut tx, account, mailbox, &message.flags.keywords).await?;
         tx.commit().await?;
-        self.feed.publish(mailbox, modseq as u64);
+        self.publish(mailbox, modseq as u64);
         Ok(Appended {
             uid_validity,
             uid: uid as u32,
             modseq: modseq as u64,
+            duplicate: false,
         })
     }
 
@@ -957,7 +1028,7 @@ impl Store for SqliteStore {
         tx.commit().await?;
         if let Some(m) = modseq {
             result.modseq = m;
-            self.feed.publish(mailbox, m);
+            self.publish(mailbox, m);
         }
         Ok(result)
     }
@@ -989,7 +1060,7 @@ impl Store for SqliteStore {
         let gone = Self::drop_unreferenced(&mut tx, account).await?;
         tx.commit().await?;
         self.remove_files(account, &gone);
-        self.feed.publish(mailbox, modseq);
+        self.publish(mailbox, modseq);
         Ok(deleted)
     }
 
@@ -1084,9 +1155,9 @@ impl Store for SqliteStore {
             source_modseq = Some(m);
         }
         tx.commit().await?;
-        self.feed.publish(to, dest_modseq as u64);
+        self.publish(to, dest_modseq as u64);
         if let Some(m) = source_modseq {
-            self.feed.publish(from, m);
+            self.publish(from, m);
         }
         Ok(result)
     }

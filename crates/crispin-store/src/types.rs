@@ -181,6 +181,9 @@ pub struct NewMessage {
     pub data: MessageData,
     pub flags: Flags,
     pub internal_date: DateTime<FixedOffset>,
+    /// Do nothing when the mailbox already holds these exact bytes
+    /// (makes imports idempotent).
+    pub skip_if_present: bool,
 }
 
 /// Message bytes: in memory, or spooled to a file (large APPEND literals).
@@ -194,6 +197,9 @@ pub struct Appended {
     pub uid_validity: u32,
     pub uid: u32,
     pub modseq: u64,
+    /// The message was already there (`skip_if_present`); `uid` is the
+    /// existing copy's.
+    pub duplicate: bool,
 }
 
 /// What a FETCH needs beyond UID and flags, so the store reads no more

@@ -7,6 +7,9 @@ use crispin_store::{Store, StoreError};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
+mod deliver;
+mod import;
+
 #[derive(Parser)]
 #[command(name = "crispin", version, about = "An IMAP mail server")]
 struct Cli {
@@ -30,6 +33,33 @@ enum Command {
     User {
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Deliver one message from standard input (for an MTA's
+    /// `mailbox_command`). Exits 0 when delivered, 67 for an unknown user,
+    /// 75 for a temporary failure.
+    Deliver {
+        #[arg(long)]
+        user: String,
+        /// Target mailbox (INBOX when absent or when it does not exist).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// Flags to set, e.g. `--flag '\Seen' --flag '$Label1'`.
+        #[arg(long = "flag")]
+        flags: Vec<String>,
+    },
+    /// Import existing mail from a Maildir++ tree or an mbox file; running
+    /// it again does not duplicate messages.
+    Import {
+        #[arg(long)]
+        user: String,
+        #[arg(long, conflicts_with = "mbox", required_unless_present = "mbox")]
+        maildir: Option<PathBuf>,
+        #[arg(long)]
+        mbox: Option<PathBuf>,
+        /// Mailbox to import into (Maildir subfolders go below it);
+        /// INBOX by default.
+        #[arg(long)]
+        mailbox: Option<String>,
     },
 }
 
@@ -59,6 +89,20 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Serve { first_user } => serve(config, first_user).await,
             Command::User { action } => user(config, action).await,
+            Command::Deliver {
+                user,
+                mailbox,
+                flags,
+            } => {
+                let code = deliver::deliver(&config, &user, mailbox.as_deref(), &flags).await;
+                std::process::exit(code);
+            }
+            Command::Import {
+                user,
+                maildir,
+                mbox,
+                mailbox,
+            } => import::import(&config, &user, maildir, mbox, mailbox).await,
         }
     })
 }

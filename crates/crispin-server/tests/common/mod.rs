@@ -28,6 +28,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.data_dir = dir.to_path_buf();
     config.imap.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    config.lmtp.listen = vec!["127.0.0.1:0".parse().unwrap()];
     config.auth.argon2_memory_kib = 64;
     config.auth.argon2_iterations = 1;
     config
