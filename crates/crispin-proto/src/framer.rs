@@ -343,7 +343,15 @@ impl Connection {
                 return Ok(frame);
             };
             let (tag, command) = header.get_or_insert_with(|| tag_and_command(&line)).clone();
-            let is_append = command == "APPEND";
+            // In APPEND only the message may be large: a literal right
+            // after the command name is the mailbox name.
+            let is_append = command == "APPEND"
+                && !(frame.chunks.is_empty()
+                    && line[..ann.prefix]
+                        .trim_ascii_end()
+                        .split(|&b| b == b' ')
+                        .count()
+                        <= 2);
             let over = if is_append {
                 ann.len > self.limits.max_message
             } else {
@@ -518,6 +526,25 @@ mod tests {
         assert!(
             matches!(&f[1], Ok(fr) if matches!(&fr.chunks[0], Chunk::Text(t) if t == b"b NOOP"))
         );
+    }
+
+    #[tokio::test]
+    async fn append_mailbox_literal_has_the_small_limit() {
+        // A 60-byte mailbox name is over max_literal (50) even in APPEND.
+        let mut input = b"a APPEND {60}\r\n".to_vec();
+        input.extend_from_slice(b"b NOOP\r\n");
+        let (f, written) = frames(&input).await;
+        assert!(matches!(
+            &f[0],
+            Err(FrameError::LiteralTooLarge {
+                is_append: false,
+                ..
+            })
+        ));
+        assert!(written.is_empty());
+        // The message literal itself may be up to max_message.
+        let (f, _) = frames(b"a APPEND INBOX {600}\r\n").await;
+        assert!(matches!(&f[0], Err(FrameError::Eof)));
     }
 
     #[tokio::test]

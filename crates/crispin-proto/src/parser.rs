@@ -607,15 +607,16 @@ impl Parser {
 
     fn date_time(&mut self) -> PResult<chrono::DateTime<FixedOffset>> {
         self.expect(b'"')?;
+        // date-day-fixed = (SP DIGIT) / 2DIGIT; a lone digit is tolerated,
+        // more than two digits are not ("005" is no day).
         let day = if self.eat(b' ') {
             self.digits(1)?
         } else {
-            self.take_while(|b| b.is_ascii_digit())
-                .iter()
-                .try_fold(0u32, |acc, d| {
-                    (acc < 10).then_some(acc * 10 + u32::from(d - b'0'))
-                })
-                .ok_or("invalid day")?
+            let t = self.take_while(|b| b.is_ascii_digit());
+            if t.is_empty() || t.len() > 2 {
+                return Err("invalid day".into());
+            }
+            t.iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
         };
         self.expect(b'-')?;
         let month = self.month()?;
@@ -912,8 +913,11 @@ impl Parser {
                 b"HEADER.FIELDS" | b"HEADER.FIELDS.NOT" => {
                     self.sp()?;
                     let fields = self.paren_list(|p| {
+                        // Field names are echoed back as atoms in the FETCH
+                        // response, so they must be atoms (RFC 5322 names
+                        // that are not, like "A)B", would corrupt it).
                         let f = p.astring()?;
-                        if f.is_empty() || !f.iter().all(|&b| b > 32 && b < 127 && b != b':') {
+                        if f.is_empty() || !f.iter().all(|&b| is_atom_char(b) && b != b':') {
                             return Err("invalid header field name".into());
                         }
                         Ok(String::from_utf8_lossy(&f).to_ascii_uppercase())
@@ -1002,4 +1006,71 @@ pub fn parse_sasl_response(line: &[u8]) -> Option<SaslLine> {
 pub enum SaslLine {
     Cancel,
     Data(Vec<u8>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Command, ParseError> {
+        parse_command(Frame {
+            chunks: vec![Chunk::Text(line.as_bytes().to_vec())],
+        })
+    }
+
+    fn append_with_date(date: &str) -> Result<Command, ParseError> {
+        parse_command(Frame {
+            chunks: vec![
+                Chunk::Text(format!("a APPEND INBOX \"{date}\" ").into_bytes()),
+                Chunk::Literal(Literal::Memory(b"x".to_vec())),
+                Chunk::Text(Vec::new()),
+            ],
+        })
+    }
+
+    #[test]
+    fn append_date_day_has_at_most_two_digits() {
+        for ok in [
+            "05-Feb-2021 10:00:00 +0000",
+            " 5-Feb-2021 10:00:00 +0000",
+            "5-Feb-2021 10:00:00 +0000",
+        ] {
+            let cmd = append_with_date(ok).unwrap();
+            let CommandBody::Append { date: Some(d), .. } = cmd.body else {
+                panic!("{ok}: {cmd:?}")
+            };
+            assert_eq!(d.to_rfc3339(), "2021-02-05T10:00:00+00:00");
+        }
+        // Found by the differential tests: "005" and longer runs of
+        // digits used to be read as a day.
+        for bad in [
+            "005-Feb-2021 10:00:00 +0000",
+            "0000000005-Feb-2021 10:00:00 +0000",
+            "-Feb-2021 10:00:00 +0000",
+        ] {
+            assert!(append_with_date(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn header_field_names_must_be_atoms() {
+        let cmd =
+            parse("a FETCH 1 BODY.PEEK[HEADER.FIELDS (From \"Subject\" X-Spam-Flag)]").unwrap();
+        let CommandBody::Fetch { items, .. } = cmd.body else {
+            panic!()
+        };
+        let FetchAttr::BodySection { section, .. } = &items[0] else {
+            panic!()
+        };
+        assert_eq!(
+            section.to_wire(),
+            "HEADER.FIELDS (FROM SUBJECT X-SPAM-FLAG)"
+        );
+        // Names that would not survive being echoed as atoms in the FETCH
+        // response: they used to be accepted and echoed raw.
+        for bad in ["\"A)B\"", "\"A B\"", "\"A]B\"", "\"A\\\"B\"", "\"\"", "A:B"] {
+            let line = format!("a FETCH 1 BODY[HEADER.FIELDS ({bad})]");
+            assert!(parse(&line).is_err(), "{line}");
+        }
+    }
 }
