@@ -35,7 +35,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+tls_port=$(free_port)
 config="$work/crispin.toml"
 cat >"$config" <<EOF
 data_dir = "$work/data"
@@ -43,6 +45,9 @@ log = "info"
 
 [imap]
 listen = ["127.0.0.1:$port"]
+
+[imaps]
+listen = ["127.0.0.1:$tls_port"]
 
 [lmtp]
 # No LMTP listener: its default port is fixed, and tests may run side by side.
@@ -56,6 +61,8 @@ EOF
 
 export IMAP_HOST=127.0.0.1
 export IMAP_PORT=$port
+export IMAPS_PORT=$tls_port
+export IMAP_CAFILE="$work/data/tls/cert.pem"
 export IMAP_USER=alice
 export IMAP_PASSWORD='alice pw "with" specials\'
 export IMAP_USER2=bob
@@ -95,6 +102,9 @@ status=0
 
 step "Python imaplib tests"
 python3 "$here/imaplib_test.py" || status=1
+
+step "TLS and SCRAM tests (Python ssl, scramp, curl, openssl)"
+python3 "$here/tls_test.py" || status=1
 
 step "curl tests"
 bash "$here/curl_test.sh" || status=1
