@@ -10,7 +10,7 @@ pub mod import;
 
 use crispin_store::{Flags, Store};
 use deliver::{Recipient, ResolveError};
-use smtp_proto::request::receiver::{BdatReceiver, DataReceiver, RequestReceiver};
+use smtp_proto::request::receiver::{BdatReceiver, RequestReceiver};
 use smtp_proto::{Error as SmtpError, Request};
 use std::io;
 use std::sync::Arc;
@@ -43,6 +43,53 @@ pub struct Lmtp {
     pub store: Arc<dyn Store>,
     pub config: LmtpConfig,
     pub shutdown: CancellationToken,
+}
+
+/// The DATA phase: dot-unstuffing and the end marker. Ours rather than
+/// smtp-proto's receiver, which only treats CRLF as a line end, while MTAs
+/// in the wild also send bare LF; lines are stored with CRLF.
+#[derive(Default)]
+struct DataReceiver {
+    line: Vec<u8>,
+    /// Part of the current line was already passed on.
+    continued: bool,
+}
+
+impl DataReceiver {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Consumes input up to the end marker; true when it was seen.
+    fn ingest(&mut self, bytes: &mut std::slice::Iter<'_, u8>, out: &mut Vec<u8>) -> bool {
+        for &b in bytes.by_ref() {
+            if b != b'\n' {
+                self.line.push(b);
+                // A hostile client may never send a line end: flush long
+                // lines in pieces (a dot can only matter at line start).
+                if self.line.len() >= 64 * 1024 {
+                    let start = usize::from(!self.continued && self.line[0] == b'.');
+                    out.extend_from_slice(&self.line[start..]);
+                    self.line.clear();
+                    self.continued = true;
+                }
+                continue;
+            }
+            if self.line.last() == Some(&b'\r') {
+                self.line.pop();
+            }
+            if self.line == b"." && !self.continued {
+                self.line.clear();
+                return true;
+            }
+            let start = usize::from(!self.continued && self.line.first() == Some(&b'.'));
+            self.continued = false;
+            out.extend_from_slice(&self.line[start..]);
+            out.extend_from_slice(b"\r\n");
+            self.line.clear();
+        }
+        false
+    }
 }
 
 enum Phase {
