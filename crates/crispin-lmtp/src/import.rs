@@ -170,14 +170,22 @@ fn from_line_date(line: &str) -> Option<DateTime<FixedOffset>> {
     // The weekday is dropped: writers get it wrong and chrono rejects a
     // date whose weekday does not match.
     let mut words: Vec<&str> = date.split_whitespace().collect();
-    if words.first().is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
-        && words.get(1).is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+    if words
+        .first()
+        .is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+        && words
+            .get(1)
+            .is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
     {
         words.remove(0);
     }
     let date = words.join(" ");
     // Some writers append a zone or put the year before the time.
-    for fmt in ["%b %d %H:%M:%S %Y", "%b %d %H:%M:%S %Y %z", "%b %d %Y %H:%M:%S"] {
+    for fmt in [
+        "%b %d %H:%M:%S %Y",
+        "%b %d %H:%M:%S %Y %z",
+        "%b %d %Y %H:%M:%S",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(&date, fmt) {
             return Some(dt);
         }
@@ -296,10 +304,7 @@ mod tests {
     fn maildir_flag_letters() {
         let kw = vec![(0, "$Work".to_string()), (1, "Later".to_string())];
         let f = maildir_flags("1700000000.M1P2.host,S=120:2,FRSab", &kw);
-        assert_eq!(
-            f.system,
-            flag::FLAGGED | flag::ANSWERED | flag::SEEN
-        );
+        assert_eq!(f.system, flag::FLAGGED | flag::ANSWERED | flag::SEEN);
         assert_eq!(f.keywords, vec!["$Work", "Later"]);
         assert_eq!(maildir_flags("1700000000.M1P2.host", &kw), Flags::default());
         assert_eq!(maildir_flags("x:2,T", &[]).system, flag::DELETED);
@@ -314,7 +319,10 @@ mod tests {
             msgs[0].data,
             b"Status: RO\r\nX-Status: AF\r\nSubject: one\r\n\r\nFrom here\r\n>From there\r\n"
         );
-        assert_eq!(msgs[0].flags.system, flag::SEEN | flag::ANSWERED | flag::FLAGGED);
+        assert_eq!(
+            msgs[0].flags.system,
+            flag::SEEN | flag::ANSWERED | flag::FLAGGED
+        );
         assert_eq!(msgs[0].date.to_rfc3339(), "1996-01-03T01:05:34+00:00");
         assert_eq!(msgs[1].data, b"Subject: two\r\n\r\nbody\r\n");
         assert_eq!(msgs[1].flags, Flags::default());

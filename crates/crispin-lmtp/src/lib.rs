@@ -192,10 +192,7 @@ impl Lmtp {
                         match receiver.ingest(&mut iter) {
                             Ok(request) => {
                                 let request = request.into_owned();
-                                match self
-                                    .command(request, &mut tx, &mut greeted, &mut out)
-                                    .await
-                                {
+                                match self.command(request, &mut tx, &mut greeted, &mut out).await {
                                     Next::Continue => {}
                                     Next::Data => phase = Phase::Data(DataReceiver::new()),
                                     Next::Bdat(size, last) => {
@@ -346,8 +343,11 @@ impl Lmtp {
                 Err(e) => {
                     tracing::error!(rcpt = %rcpt.address, error = %e, "delivery failed");
                     out.extend_from_slice(
-                        format!("451 4.3.0 <{}> Temporary failure, try again\r\n", rcpt.address)
-                            .as_bytes(),
+                        format!(
+                            "451 4.3.0 <{}> Temporary failure, try again\r\n",
+                            rcpt.address
+                        )
+                        .as_bytes(),
                     );
                 }
             }

@@ -80,7 +80,9 @@ impl Store for Failing {
     async fn append(&self, a: AccountId, m: MailboxId, msg: NewMessage) -> Result<Appended> {
         if Some(a) == self.fail_for {
             self.failed.store(true, Ordering::SeqCst);
-            return Err(StoreError::Io(std::io::Error::other("disk full (injected)")));
+            return Err(StoreError::Io(std::io::Error::other(
+                "disk full (injected)",
+            )));
         }
         self.inner.append(a, m, msg).await
     }
@@ -238,7 +240,11 @@ async fn pipelined_multi_recipient_with_unknown_user() {
     c.send(b"Subject: hi\r\n\r\nhello\r\n.\r\n").await;
     // One reply per accepted recipient, in RCPT order.
     assert!(c.line().await.starts_with("250 2.1.5 <alice@example.org>"));
-    assert!(c.line().await.starts_with("250 2.1.5 <bob+x@elsewhere.net>"));
+    assert!(
+        c.line()
+            .await
+            .starts_with("250 2.1.5 <bob+x@elsewhere.net>")
+    );
     c.send(b"QUIT\r\n").await;
     assert!(c.line().await.starts_with("221"));
     let a = messages(&env, env.alice, "INBOX").await;
@@ -334,7 +340,8 @@ async fn chunking_bdat() {
     c.reply().await;
     c.line().await;
     c.line().await;
-    c.send(b"BDAT 14\r\nSubject: b\r\n\r\nBDAT 6 LAST\r\nbody\r\n").await;
+    c.send(b"BDAT 14\r\nSubject: b\r\n\r\nBDAT 6 LAST\r\nbody\r\n")
+        .await;
     assert!(c.line().await.starts_with("250 2.0.0"));
     assert!(c.line().await.starts_with("250 2.1.5 <alice@x>"));
     let got = messages(&env, env.alice, "INBOX").await;

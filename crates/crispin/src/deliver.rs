@@ -21,7 +21,11 @@ pub async fn deliver(config: &Config, user: &str, mailbox: Option<&str>, flags: 
     };
     let limit = config.limits.max_message_size;
     let mut data = Vec::new();
-    if let Err(e) = std::io::stdin().lock().take(limit + 1).read_to_end(&mut data) {
+    if let Err(e) = std::io::stdin()
+        .lock()
+        .take(limit + 1)
+        .read_to_end(&mut data)
+    {
         eprintln!("crispin deliver: cannot read the message: {e}");
         return EX_TEMPFAIL;
     }
