@@ -56,20 +56,18 @@ impl Session {
             Ok(s) => s,
             Err(e) => return store_error(e),
         };
-        let mut recent = Default::default();
-        if !read_only {
-            match self
-                .ctx
-                .store
-                .claim_recent(account, info.id, snap.uid_next)
-                .await
-            {
-                Ok(first) => {
-                    recent = snap.uids.iter().copied().filter(|&u| u >= first).collect();
-                }
-                Err(e) => return store_error(e),
-            }
-        }
+        // A read-only session sees \Recent but must not take it away
+        // (RFC 3501 §6.3.2): claiming up to 0 only reads the boundary.
+        let claim_to = if read_only { 0 } else { snap.uid_next };
+        let recent = match self
+            .ctx
+            .store
+            .claim_recent(account, info.id, claim_to)
+            .await
+        {
+            Ok(first) => snap.uids.iter().copied().filter(|&u| u >= first).collect(),
+            Err(e) => return store_error(e),
+        };
         let sel = Selected {
             info,
             read_only,
@@ -278,10 +276,16 @@ impl Session {
             all.extend(names::parents(&m.name));
         }
         let has_children = |name: &str| {
+            // The first name at or after "name/" (names like "name x" or
+            // "name.x" sort between "name" and "name/..."); "name/" itself
+            // is never a name.
             let prefix = format!("{name}{DELIMITER}");
-            all.range::<str, _>((std::ops::Bound::Excluded(name), std::ops::Bound::Unbounded))
-                .next()
-                .is_some_and(|n| n.starts_with(&prefix))
+            all.range::<str, _>((
+                std::ops::Bound::Included(prefix.as_str()),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .is_some_and(|n| n.starts_with(&prefix))
         };
         let matches = |name: &str| pats.iter().any(|p| names::matches(p, name));
 
@@ -299,9 +303,10 @@ impl Session {
                 }
             }
             // RFC 3501 §6.3.9: a `%` that stops at a level above a
-            // subscribed name lists that level as \Noselect.
+            // subscribed name lists that level as \Noselect. A pattern
+            // that reaches the subscribed name itself lists only that.
             if lsub {
-                for name in &subscribed {
+                for name in subscribed.iter().filter(|n| !matches(n)) {
                     for parent in names::parents(name) {
                         if matches(parent)
                             && !subscribed.contains(parent)

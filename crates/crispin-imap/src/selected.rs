@@ -216,13 +216,13 @@ impl Session {
         if !new_uids.is_empty() {
             sel.uids.extend_from_slice(&new_uids);
             let _ = write!(out, "* {} EXISTS\r\n", sel.uids.len());
-            if !sel.read_only
-                && let Some(&max) = new_uids.last()
-            {
+            if let Some(&max) = new_uids.last() {
+                // Read-only sessions look without claiming (see SELECT).
+                let claim_to = if sel.read_only { 0 } else { max + 1 };
                 let first = self
                     .ctx
                     .store
-                    .claim_recent(account, mailbox, max + 1)
+                    .claim_recent(account, mailbox, claim_to)
                     .await
                     .map_err(SyncError::Store)?;
                 let Some(sel) = self.selected.as_mut() else {

@@ -133,7 +133,7 @@ pub fn maildir_messages(folder: &str, dir: &Path) -> io::Result<Vec<Found>> {
             });
         }
     }
-    out.sort_by(|a, b| a.date.cmp(&b.date));
+    out.sort_by_key(|f| f.date);
     Ok(out)
 }
 

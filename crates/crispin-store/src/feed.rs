@@ -49,7 +49,7 @@ mod tests {
     async fn wakes_subscribers() {
         let feed = ChangeFeed::default();
         let mut rx = feed.subscribe(MailboxId(1));
-        let mut other = feed.subscribe(MailboxId(2));
+        let other = feed.subscribe(MailboxId(2));
         feed.publish(MailboxId(1), 5);
         rx.changed().await.unwrap();
         assert_eq!(*rx.borrow_and_update(), 5);

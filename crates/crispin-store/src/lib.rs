@@ -92,7 +92,8 @@ pub trait Store: Send + Sync + 'static {
         modseq: u64,
     ) -> Result<Changes>;
     /// Marks UIDs below `uid_next` as reported \Recent to one session;
-    /// returns the first UID that is recent for the caller.
+    /// returns the first UID that is recent for the caller. With
+    /// `uid_next` 0 nothing is claimed (a read-only session's look).
     async fn claim_recent(
         &self,
         account: AccountId,

@@ -82,7 +82,9 @@ impl SqliteStore {
     /// the running server.
     fn publish(&self, mailbox: MailboxId, modseq: u64) {
         self.feed.publish(mailbox, modseq);
-        if self.notify_server.load(std::sync::atomic::Ordering::Relaxed)
+        if self
+            .notify_server
+            .load(std::sync::atomic::Ordering::Relaxed)
             && let Ok(sock) = std::os::unix::net::UnixDatagram::unbound()
         {
             // No server running is fine: nobody is waiting.

@@ -24,6 +24,7 @@ pub struct TestServer {
 }
 
 /// Cheap argon2 parameters: tests check behaviour, not hash cost.
+#[allow(clippy::field_reassign_with_default)]
 pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.data_dir = dir.to_path_buf();
@@ -245,8 +246,13 @@ impl Client {
     /// APPENDs a message with a synchronising literal.
     pub async fn append(&mut self, mailbox: &str, flags: &str, msg: &[u8]) -> String {
         let tag = self.tag();
-        self.send(&format!("{tag} APPEND {mailbox} {flags} {{{}}}", msg.len()))
-            .await;
+        // Empty `flags` means no optional arguments (no double space).
+        let sep = if flags.is_empty() { "" } else { " " };
+        self.send(&format!(
+            "{tag} APPEND {mailbox} {flags}{sep}{{{}}}",
+            msg.len()
+        ))
+        .await;
         let cont = self.read_line().await;
         assert!(cont.starts_with('+'), "{cont}");
         self.send_raw(msg).await;
