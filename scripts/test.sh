@@ -15,8 +15,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (unit, protocol, golden, differential)"
 cargo test --workspace
 
-step "real clients (Python imaplib, curl)"
+step "real clients (Python imaplib and ssl, scramp, curl, openssl)"
 tests/clients/run.sh
+
+step "Postfix delivering by LMTP, end to end"
+tests/postfix/run.sh
 
 echo
 echo "All tests passed."

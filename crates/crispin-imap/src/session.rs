@@ -50,7 +50,9 @@ impl Status {
 /// Runs one connection until it ends.
 pub async fn run_session(ctx: Arc<ImapContext>, stream: Box<dyn Stream>, info: ConnInfo) {
     let mut limits = ctx.config.limits.clone();
-    limits.spool_dir = ctx.config.limits.spool_dir.clone();
+    // Before login nobody may upload a message: APPEND literals get the
+    // small limit until then (see `logged_in`).
+    limits.max_message = limits.max_literal.min(limits.max_message);
     let mut s = Session {
         conn: Connection::new(stream, limits),
         ctx,
@@ -444,6 +446,7 @@ impl Session {
     fn logged_in(&mut self, account: Account) -> Status {
         tracing::info!(user = %account.name, peer = %self.info.peer, "logged in");
         self.account = Some(account);
+        self.conn.limits.max_message = self.ctx.config.limits.max_message;
         Status::ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
     }
 

@@ -656,7 +656,6 @@ async fn delete_mailboxes() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a mailbox deleted and created again can get the same UIDVALIDITY with UIDs restarting at 1 (crispin-store new_uid_validity takes MAX over existing mailboxes only; needs a per-account high-water mark)"]
 async fn delete_removes_messages_and_recreate_is_fresh() {
     let server = TestServer::start().await;
     let mut c = server.login("alice").await;

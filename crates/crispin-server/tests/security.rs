@@ -372,3 +372,17 @@ async fn scram_plus_rejects_a_foreign_channel_binding() {
     let done = scram_plus_login(true).await;
     assert!(done.starts_with("a NO [AUTHENTICATIONFAILED]"), "{done}");
 }
+
+#[tokio::test]
+async fn no_large_upload_before_login() {
+    let server = TestServer::start().await;
+    let mut c = server.connect().await;
+    // 1 MB would be fine after login; before it, no `+` is offered.
+    c.send("a APPEND INBOX {1000000}").await;
+    let reply = c.read_line().await;
+    assert!(reply.starts_with("a NO") || reply.starts_with("a BAD"), "{reply}");
+    c.ok("LOGIN alice alice-pw").await;
+    c.send("b APPEND INBOX {1000000}").await;
+    assert!(c.read_line().await.starts_with('+'));
+    server.shutdown().await;
+}

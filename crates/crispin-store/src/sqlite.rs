@@ -206,13 +206,22 @@ impl SqliteStore {
     }
 
     async fn new_uid_validity(tx: &mut Tx, account: AccountId) -> Result<i64> {
-        let max: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(uid_validity) FROM mailboxes WHERE account_id = ?")
-                .bind(account.0)
-                .fetch_one(&mut **tx)
-                .await?;
+        // The clock makes values unlikely to repeat across a lost database;
+        // the counter makes them never repeat within one.
         let now = chrono::Utc::now().timestamp().clamp(1, u32::MAX as i64 - 1);
-        Ok(now.max(max.unwrap_or(0) + 1).min(u32::MAX as i64))
+        let v: i64 = sqlx::query_scalar(
+            "UPDATE accounts SET last_uid_validity = MAX(last_uid_validity + 1, ?)
+             WHERE account_id = ? RETURNING last_uid_validity",
+        )
+        .bind(now)
+        .bind(account.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NoAccount)?;
+        if v > u32::MAX as i64 {
+            return Err(StoreError::Other("UIDVALIDITY space exhausted".into()));
+        }
+        Ok(v)
     }
 
     async fn insert_mailbox(
