@@ -380,7 +380,10 @@ async fn no_large_upload_before_login() {
     // 1 MB would be fine after login; before it, no `+` is offered.
     c.send("a APPEND INBOX {1000000}").await;
     let reply = c.read_line().await;
-    assert!(reply.starts_with("a NO") || reply.starts_with("a BAD"), "{reply}");
+    assert!(
+        reply.starts_with("a NO") || reply.starts_with("a BAD"),
+        "{reply}"
+    );
     c.ok("LOGIN alice alice-pw").await;
     c.send("b APPEND INBOX {1000000}").await;
     assert!(c.read_line().await.starts_with('+'));
