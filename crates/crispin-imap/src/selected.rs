@@ -167,7 +167,7 @@ impl Session {
         let changes = match self
             .ctx
             .store
-            .changes_since(account, mailbox, sel.known_modseq)
+            .changes_since(account, mailbox, sel.known_modseq, force)
             .await
         {
             Ok(c) => c,
@@ -197,8 +197,10 @@ impl Session {
             }
         }
 
-        if changes.keywords != sel.keywords {
-            sel.keywords = changes.keywords.clone();
+        if let Some(keywords) = &changes.keywords
+            && *keywords != sel.keywords
+        {
+            sel.keywords = keywords.clone();
             sel.write_flags(out);
         }
 

@@ -68,8 +68,14 @@ impl Store for Failing {
     async fn snapshot(&self, a: AccountId, m: MailboxId) -> Result<Snapshot> {
         self.inner.snapshot(a, m).await
     }
-    async fn changes_since(&self, a: AccountId, m: MailboxId, s: u64) -> Result<Changes> {
-        self.inner.changes_since(a, m, s).await
+    async fn changes_since(
+        &self,
+        a: AccountId,
+        m: MailboxId,
+        s: u64,
+        fresh: bool,
+    ) -> Result<Changes> {
+        self.inner.changes_since(a, m, s, fresh).await
     }
     async fn claim_recent(&self, a: AccountId, m: MailboxId, u: u32) -> Result<u32> {
         self.inner.claim_recent(a, m, u).await

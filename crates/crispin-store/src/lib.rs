@@ -8,6 +8,7 @@
 //! then published on the change feed.
 
 pub mod blob;
+pub mod changelog;
 pub mod feed;
 pub mod ingest;
 pub mod search;
@@ -85,11 +86,14 @@ pub trait Store: Send + Sync + 'static {
 
     // Views and changes.
     async fn snapshot(&self, account: AccountId, mailbox: MailboxId) -> Result<Snapshot>;
+    /// What changed after `modseq`. `fresh` bypasses in-memory caches
+    /// (NOOP, CHECK: also see changes other processes made).
     async fn changes_since(
         &self,
         account: AccountId,
         mailbox: MailboxId,
         modseq: u64,
+        fresh: bool,
     ) -> Result<Changes>;
     /// Marks UIDs below `uid_next` as reported \Recent to one session;
     /// returns the first UID that is recent for the caller. With

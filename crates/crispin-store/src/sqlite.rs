@@ -5,6 +5,7 @@
 //! process; reads use a small pool and see committed data only.
 
 use crate::blob::BlobFiles;
+use crate::changelog::{ChangeLog, Entry};
 use crate::feed::ChangeFeed;
 use crate::ingest::{self, Prepared};
 use crate::search::{self, Query};
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,12 @@ pub struct SqliteStore {
     feed_socket: PathBuf,
     /// Set in those other processes: tell the server about our changes.
     notify_server: std::sync::atomic::AtomicBool,
+    /// Recent changes per mailbox, for sessions catching up (IDLE).
+    log: ChangeLog,
+    /// First UID not yet reported as \Recent, per mailbox. Kept in memory
+    /// (claiming must not cost a durable write per session) and saved on
+    /// close; \Recent is advisory and gone from IMAP4rev2.
+    recent: std::sync::Mutex<HashMap<MailboxId, u32>>,
 }
 
 type Tx = Transaction<'static, Sqlite>;
@@ -75,7 +83,17 @@ impl SqliteStore {
             tmp_dir,
             feed_socket: dir.join("feed.sock"),
             notify_server: std::sync::atomic::AtomicBool::new(false),
+            log: ChangeLog::default(),
+            recent: std::sync::Mutex::default(),
         })
+    }
+
+    /// After a commit: remember the change for catching-up sessions and
+    /// wake them.
+    fn committed(&self, account: AccountId, mailbox: MailboxId, entry: Entry) {
+        let modseq = entry.modseq;
+        self.log.record(account, mailbox, entry);
+        self.publish(mailbox, modseq);
     }
 
     /// Publishes a committed change locally and, from a tool process, to
@@ -116,6 +134,8 @@ impl SqliteStore {
                 if let Some((m, s)) = text.split_once(' ')
                     && let (Ok(m), Ok(s)) = (m.parse(), s.parse())
                 {
+                    // Our in-memory log did not see that change.
+                    store.log.invalidate(MailboxId(m));
                     store.feed.publish(MailboxId(m), s);
                 }
             }
@@ -130,6 +150,25 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
+        let recent: Vec<(MailboxId, u32)> = self
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(m, u)| (*m, *u))
+            .collect();
+        for (mailbox, uid) in recent {
+            let r = sqlx::query(
+                "UPDATE mailboxes SET recent_uid = MAX(recent_uid, ?) WHERE mailbox_id = ?",
+            )
+            .bind(i64::from(uid))
+            .bind(mailbox.0)
+            .execute(&self.writer)
+            .await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "could not save \\Recent state");
+            }
+        }
         self.writer.close().await;
         self.reader.close().await;
     }
@@ -175,9 +214,9 @@ impl SqliteStore {
         account: AccountId,
         mailbox: MailboxId,
         keywords: &[String],
-    ) -> Result<bool> {
+    ) -> Result<Option<Vec<String>>> {
         if keywords.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let current: String = sqlx::query_scalar(
             "SELECT keywords FROM mailboxes WHERE account_id = ? AND mailbox_id = ?",
@@ -194,7 +233,7 @@ impl SqliteStore {
             }
         }
         if list.keywords.len() == before {
-            return Ok(false);
+            return Ok(None);
         }
         sqlx::query("UPDATE mailboxes SET keywords = ? WHERE account_id = ? AND mailbox_id = ?")
             .bind(list.keywords_text())
@@ -202,7 +241,7 @@ impl SqliteStore {
             .bind(mailbox.0)
             .execute(&mut **tx)
             .await?;
-        Ok(true)
+        Ok(Some(list.keywords))
     }
 
     async fn new_uid_validity(tx: &mut Tx, account: AccountId) -> Result<i64> {
@@ -324,6 +363,19 @@ impl SqliteStore {
             .await?;
         }
         Ok(())
+    }
+
+    /// The saved \\Recent watermark, checking the mailbox is the account's.
+    async fn recent_watermark(&self, account: AccountId, mailbox: MailboxId) -> Result<u32> {
+        let w: i64 = sqlx::query_scalar(
+            "SELECT recent_uid FROM mailboxes WHERE account_id = ? AND mailbox_id = ?",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or(StoreError::NoMailbox)?;
+        Ok(w.clamp(1, u32::MAX as i64) as u32)
     }
 
     async fn mailbox_keywords(
@@ -533,6 +585,7 @@ impl Store for SqliteStore {
         tx.commit().await?;
         self.remove_files(account, &gone);
         // Sessions that have it selected learn it is gone.
+        self.log.invalidate(mailbox);
         self.publish(mailbox, u64::MAX);
         Ok(())
     }
@@ -598,7 +651,7 @@ impl Store for SqliteStore {
             .bind(&list)
             .execute(&mut *tx)
             .await?;
-            publish = Some((MailboxId(src_id), modseq));
+            publish = Some((MailboxId(src_id), modseq, uids));
         } else {
             sqlx::query(
                 "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)
@@ -620,8 +673,16 @@ impl Store for SqliteStore {
             .await?;
         }
         tx.commit().await?;
-        if let Some((m, s)) = publish {
-            self.publish(m, s);
+        if let Some((m, s, uids)) = publish {
+            self.committed(
+                account,
+                m,
+                Entry {
+                    modseq: s,
+                    expunged: uids.into_iter().map(|u| u as u32).collect(),
+                    ..Entry::default()
+                },
+            );
         }
         Ok(())
     }
@@ -650,21 +711,29 @@ impl Store for SqliteStore {
     }
 
     async fn status(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxStatus> {
+        let recent_floor = self
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&mailbox)
+            .copied()
+            .unwrap_or(0);
+        // One pass over the mailbox's messages.
         let row = sqlx::query(
-            "SELECT uid_validity, uid_next, highest_modseq, recent_uid,
-               (SELECT COUNT(*) FROM messages m WHERE m.account_id = ?1 AND m.mailbox_id = ?2),
-               (SELECT COUNT(*) FROM messages m WHERE m.account_id = ?1 AND m.mailbox_id = ?2
-                  AND (m.flags & 1) = 0),
-               (SELECT COUNT(*) FROM messages m WHERE m.account_id = ?1 AND m.mailbox_id = ?2
-                  AND (m.flags & 8) != 0),
-               (SELECT COALESCE(SUM(size), 0) FROM messages m WHERE m.account_id = ?1
-                  AND m.mailbox_id = ?2),
-               (SELECT COUNT(*) FROM messages m WHERE m.account_id = ?1 AND m.mailbox_id = ?2
-                  AND m.uid >= mailboxes.recent_uid)
-             FROM mailboxes WHERE account_id = ?1 AND mailbox_id = ?2",
+            "SELECT mb.uid_validity, mb.uid_next, mb.highest_modseq,
+               COUNT(m.uid),
+               COALESCE(SUM((m.flags & 1) = 0), 0),
+               COALESCE(SUM((m.flags & 8) != 0), 0),
+               COALESCE(SUM(m.size), 0),
+               COALESCE(SUM(m.uid >= MAX(mb.recent_uid, ?3)), 0)
+             FROM mailboxes mb
+             LEFT JOIN messages m ON m.account_id = mb.account_id AND m.mailbox_id = mb.mailbox_id
+             WHERE mb.account_id = ?1 AND mb.mailbox_id = ?2
+             GROUP BY mb.mailbox_id",
         )
         .bind(account.0)
         .bind(mailbox.0)
+        .bind(i64::from(recent_floor))
         .fetch_optional(&self.reader)
         .await?
         .ok_or(StoreError::NoMailbox)?;
@@ -672,11 +741,11 @@ impl Store for SqliteStore {
             uid_validity: row.get::<i64, _>(0) as u32,
             uid_next: row.get::<i64, _>(1) as u32,
             highest_modseq: row.get::<i64, _>(2) as u64,
-            messages: row.get::<i64, _>(4) as u32,
-            unseen: row.get::<i64, _>(5) as u32,
-            deleted: row.get::<i64, _>(6) as u32,
-            size: row.get::<i64, _>(7) as u64,
-            recent: row.get::<i64, _>(8) as u32,
+            messages: row.get::<i64, _>(3) as u32,
+            unseen: row.get::<i64, _>(4) as u32,
+            deleted: row.get::<i64, _>(5) as u32,
+            size: row.get::<i64, _>(6) as u64,
+            recent: row.get::<i64, _>(7) as u32,
         })
     }
 
@@ -716,13 +785,17 @@ impl Store for SqliteStore {
         account: AccountId,
         mailbox: MailboxId,
         modseq: u64,
+        fresh: bool,
     ) -> Result<Changes> {
+        if !fresh && let Some(changes) = self.log.since(account, mailbox, modseq) {
+            return Ok(changes);
+        }
         let mut tx = self.reader.begin().await?;
         let (keywords, highest_modseq, _, _) =
             Self::mailbox_keywords(&mut tx, account, mailbox).await?;
         let mut changes = Changes {
             highest_modseq,
-            keywords,
+            keywords: Some(keywords),
             ..Changes::default()
         };
         if highest_modseq > modseq {
@@ -768,27 +841,21 @@ impl Store for SqliteStore {
         mailbox: MailboxId,
         uid_next: u32,
     ) -> Result<u32> {
-        let mut tx = self.begin().await?;
-        let old: i64 = sqlx::query_scalar(
-            "SELECT recent_uid FROM mailboxes WHERE account_id = ? AND mailbox_id = ?",
-        )
-        .bind(account.0)
-        .bind(mailbox.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NoMailbox)?;
-        if i64::from(uid_next) > old {
-            sqlx::query(
-                "UPDATE mailboxes SET recent_uid = ? WHERE account_id = ? AND mailbox_id = ?",
-            )
-            .bind(i64::from(uid_next))
-            .bind(account.0)
-            .bind(mailbox.0)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(old.clamp(1, u32::MAX as i64) as u32)
+        let known = self
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&mailbox)
+            .copied();
+        let loaded = match known {
+            Some(w) => w,
+            None => self.recent_watermark(account, mailbox).await?,
+        };
+        let mut map = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let w = map.entry(mailbox).or_insert(loaded);
+        let first = *w;
+        *w = (*w).max(uid_next);
+        Ok(first.max(1))
     }
 
     fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64> {
@@ -889,9 +956,19 @@ impl Store for SqliteStore {
         .bind(&prepared.hash)
         .execute(&mut *tx)
         .await?;
-        Self::add_keywords(&mut tx, account, mailbox, &message.flags.keywords).await?;
+        let keywords =
+            Self::add_keywords(&mut tx, account, mailbox, &message.flags.keywords).await?;
         tx.commit().await?;
-        self.publish(mailbox, modseq as u64);
+        self.committed(
+            account,
+            mailbox,
+            Entry {
+                modseq: modseq as u64,
+                updated: vec![(uid as u32, message.flags)],
+                expunged: Vec::new(),
+                keywords,
+            },
+        );
         Ok(Appended {
             uid_validity,
             uid: uid as u32,
@@ -988,6 +1065,7 @@ impl Store for SqliteStore {
     ) -> Result<StoreResult> {
         let mut tx = self.begin().await?;
         let mut result = StoreResult::default();
+        let mut keywords = None;
         let mut modseq = None;
         for chunk in uids.chunks(FETCH_BATCH) {
             let rows = sqlx::query(
@@ -1033,13 +1111,22 @@ impl Store for SqliteStore {
             }
         }
         if modseq.is_some() {
-            result.keywords_changed =
-                Self::add_keywords(&mut tx, account, mailbox, &flags.keywords).await?;
+            keywords = Self::add_keywords(&mut tx, account, mailbox, &flags.keywords).await?;
+            result.keywords_changed = keywords.is_some();
         }
         tx.commit().await?;
         if let Some(m) = modseq {
             result.modseq = m;
-            self.publish(mailbox, m);
+            self.committed(
+                account,
+                mailbox,
+                Entry {
+                    modseq: m,
+                    updated: result.changed.clone(),
+                    expunged: Vec::new(),
+                    keywords,
+                },
+            );
         }
         Ok(result)
     }
@@ -1071,7 +1158,15 @@ impl Store for SqliteStore {
         let gone = Self::drop_unreferenced(&mut tx, account).await?;
         tx.commit().await?;
         self.remove_files(account, &gone);
-        self.publish(mailbox, modseq);
+        self.committed(
+            account,
+            mailbox,
+            Entry {
+                modseq,
+                expunged: deleted.clone(),
+                ..Entry::default()
+            },
+        );
         Ok(deleted)
     }
 
@@ -1157,7 +1252,7 @@ impl Store for SqliteStore {
             }
             result.pairs.push((*uid, new_uid as u32));
         }
-        Self::add_keywords(&mut tx, account, to, &keywords).await?;
+        let dest_keywords = Self::add_keywords(&mut tx, account, to, &keywords).await?;
         let mut source_modseq = None;
         if is_move && !sources.is_empty() {
             let m = Self::next_modseq(&mut tx, account, from).await?;
@@ -1166,9 +1261,31 @@ impl Store for SqliteStore {
             source_modseq = Some(m);
         }
         tx.commit().await?;
-        self.publish(to, dest_modseq as u64);
+        let flags_of: HashMap<u32, &Flags> = sources.iter().map(|(u, f)| (*u, f)).collect();
+        self.committed(
+            account,
+            to,
+            Entry {
+                modseq: dest_modseq as u64,
+                updated: result
+                    .pairs
+                    .iter()
+                    .filter_map(|(src, dst)| flags_of.get(src).map(|f| (*dst, (*f).clone())))
+                    .collect(),
+                expunged: Vec::new(),
+                keywords: dest_keywords,
+            },
+        );
         if let Some(m) = source_modseq {
-            self.publish(from, m);
+            self.committed(
+                account,
+                from,
+                Entry {
+                    modseq: m,
+                    expunged: result.pairs.iter().map(|p| p.0).collect(),
+                    ..Entry::default()
+                },
+            );
         }
         Ok(result)
     }

@@ -173,7 +173,8 @@ pub struct Changes {
     pub updated: Vec<(u32, Flags, u64)>,
     /// UIDs expunged after the modseq.
     pub expunged: Vec<u32>,
-    pub keywords: Vec<String>,
+    /// The mailbox's keywords, when they may have changed.
+    pub keywords: Option<Vec<String>>,
 }
 
 /// A message to add, from APPEND, LMTP, `deliver` or `import`.
