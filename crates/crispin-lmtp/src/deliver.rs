@@ -77,17 +77,9 @@ pub async fn resolve(
 /// `Delivered-To:` first, and CRLF line ends throughout (IMAP clients
 /// expect them; MTAs sometimes hand over bare LF).
 pub fn with_trace_headers(return_path: &str, delivered_to: &str, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 50 + 128);
-    out.extend_from_slice(format!("Return-Path: <{return_path}>\r\n").as_bytes());
-    out.extend_from_slice(format!("Delivered-To: {delivered_to}\r\n").as_bytes());
-    let mut prev = 0u8;
-    for &b in data {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
+    let mut out =
+        format!("Return-Path: <{return_path}>\r\nDelivered-To: {delivered_to}\r\n").into_bytes();
+    out.extend_from_slice(&crate::import::crlf(data));
     out
 }
 

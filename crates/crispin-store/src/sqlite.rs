@@ -347,6 +347,34 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The flags of the given messages that exist, ascending by UID.
+    async fn flags_of(
+        tx: &mut Tx,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[u32],
+    ) -> Result<Vec<(u32, Flags)>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(FETCH_BATCH) {
+            let rows = sqlx::query(
+                "SELECT uid, flags, keywords FROM messages WHERE account_id = ? AND mailbox_id = ?
+                 AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
+            )
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(uid_json(chunk))
+            .fetch_all(&mut **tx)
+            .await?;
+            out.extend(rows.iter().map(|r| {
+                (
+                    r.get::<i64, _>(0) as u32,
+                    Flags::from_parts(r.get(1), r.get::<&str, _>(2)),
+                )
+            }));
+        }
+        Ok(out)
+    }
+
     async fn release_blobs(
         tx: &mut Tx,
         account: AccountId,
@@ -1067,48 +1095,35 @@ impl Store for SqliteStore {
         let mut result = StoreResult::default();
         let mut keywords = None;
         let mut modseq = None;
-        for chunk in uids.chunks(FETCH_BATCH) {
-            let rows = sqlx::query(
-                "SELECT uid, flags, keywords FROM messages WHERE account_id = ? AND mailbox_id = ?
-                 AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
-            )
-            .bind(account.0)
-            .bind(mailbox.0)
-            .bind(uid_json(chunk))
-            .fetch_all(&mut *tx)
-            .await?;
-            for r in rows {
-                let uid = r.get::<i64, _>(0) as u32;
-                let old = Flags::from_parts(r.get(1), r.get::<&str, _>(2));
-                let new = old.apply(op, flags);
-                let same = new.system == old.system
-                    && new.keywords.len() == old.keywords.len()
-                    && new.keywords.iter().all(|k| old.has_keyword(k));
-                if !same {
-                    let m = match modseq {
-                        Some(m) => m,
-                        None => {
-                            let m = Self::next_modseq(&mut tx, account, mailbox).await?;
-                            modseq = Some(m);
-                            m
-                        }
-                    };
-                    sqlx::query(
-                        "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
-                         WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
-                    )
-                    .bind(i64::from(new.system))
-                    .bind(new.keywords_text())
-                    .bind(m as i64)
-                    .bind(account.0)
-                    .bind(mailbox.0)
-                    .bind(i64::from(uid))
-                    .execute(&mut *tx)
-                    .await?;
-                    result.changed.push((uid, new.clone()));
-                }
-                result.current.push((uid, new));
+        for (uid, old) in Self::flags_of(&mut tx, account, mailbox, uids).await? {
+            let new = old.apply(op, flags);
+            let same = new.system == old.system
+                && new.keywords.len() == old.keywords.len()
+                && new.keywords.iter().all(|k| old.has_keyword(k));
+            if !same {
+                let m = match modseq {
+                    Some(m) => m,
+                    None => {
+                        let m = Self::next_modseq(&mut tx, account, mailbox).await?;
+                        modseq = Some(m);
+                        m
+                    }
+                };
+                sqlx::query(
+                    "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
+                     WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
+                )
+                .bind(i64::from(new.system))
+                .bind(new.keywords_text())
+                .bind(m as i64)
+                .bind(account.0)
+                .bind(mailbox.0)
+                .bind(i64::from(uid))
+                .execute(&mut *tx)
+                .await?;
+                result.changed.push((uid, new.clone()));
             }
+            result.current.push((uid, new));
         }
         if modseq.is_some() {
             keywords = Self::add_keywords(&mut tx, account, mailbox, &flags.keywords).await?;
@@ -1179,24 +1194,7 @@ impl Store for SqliteStore {
         is_move: bool,
     ) -> Result<CopyResult> {
         let mut tx = self.begin().await?;
-        let mut sources = Vec::new();
-        for chunk in uids.chunks(FETCH_BATCH) {
-            let rows = sqlx::query(
-                "SELECT uid, flags, keywords FROM messages WHERE account_id = ? AND mailbox_id = ?
-                 AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
-            )
-            .bind(account.0)
-            .bind(from.0)
-            .bind(uid_json(chunk))
-            .fetch_all(&mut *tx)
-            .await?;
-            sources.extend(rows.iter().map(|r| {
-                (
-                    r.get::<i64, _>(0) as u32,
-                    Flags::from_parts(r.get(1), r.get::<&str, _>(2)),
-                )
-            }));
-        }
+        let sources = Self::flags_of(&mut tx, account, from, uids).await?;
         let count = sources.len() as i64;
         let row = sqlx::query(
             "UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1
