@@ -44,9 +44,6 @@ pub struct SqliteStore {
 
 type Tx = Transaction<'static, Sqlite>;
 
-/// Messages larger than this are parsed on a blocking thread.
-const INLINE_PARSE_LIMIT: usize = 256 * 1024;
-
 /// UIDs per query when fetching, so huge FETCHes stream in batches.
 const FETCH_BATCH: usize = 2000;
 
@@ -896,10 +893,6 @@ impl Store for SqliteStore {
         mailbox: MailboxId,
         message: NewMessage,
     ) -> Result<Appended> {
-        let big = match &message.data {
-            MessageData::Bytes(b) => b.len() > INLINE_PARSE_LIMIT,
-            MessageData::File(_) => true,
-        };
         let blobs = self.blobs.clone();
         let store_blob = move |p: Prepared| -> Result<Prepared> {
             // Write the file first: a crash after this leaves at worst an
@@ -926,13 +919,13 @@ impl Store for SqliteStore {
                 data: MessageData::Bytes(Vec::new()),
             })
         };
-        let prepared = if big {
-            tokio::task::spawn_blocking(move || ingest::prepare(message.data).and_then(store_blob))
+        // Parsing is CPU work and storing the file means fsync: neither
+        // may block the runtime's worker threads.
+        let data = message.data;
+        let prepared =
+            tokio::task::spawn_blocking(move || ingest::prepare(data).and_then(store_blob))
                 .await
-                .map_err(|e| StoreError::Other(e.to_string()))??
-        } else {
-            store_blob(ingest::prepare(message.data)?)?
-        };
+                .map_err(|e| StoreError::Other(e.to_string()))??;
         let mut tx = self.begin().await?;
         if message.skip_if_present {
             let existing = sqlx::query(
