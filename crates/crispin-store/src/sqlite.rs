@@ -27,15 +27,10 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     blobs: Arc<BlobFiles>,
-    feed: ChangeFeed,
     tmp_dir: PathBuf,
-    /// Where a running server receives change notices from other
-    /// processes (`crispin deliver`, `crispin import`).
-    feed_socket: PathBuf,
-    /// Set in those other processes: tell the server about our changes.
-    notify_server: std::sync::atomic::AtomicBool,
-    /// Recent changes per mailbox, for sessions catching up (IDLE).
-    log: ChangeLog,
+    notes: Arc<Notifier>,
+    /// Appends go to the group-commit task (see [`committer`]).
+    appends: tokio::sync::mpsc::Sender<AppendJob>,
     /// First UID not yet reported as \Recent, per mailbox. Kept in memory
     /// (claiming must not cost a durable write per session) and saved on
     /// close; \Recent is advisory and gone from IMAP4rev2.
@@ -43,6 +38,46 @@ pub struct SqliteStore {
 }
 
 type Tx = Transaction<'static, Sqlite>;
+
+/// Tells the world about committed changes: the in-memory change log, the
+/// change feed, and (from tool processes) the running server.
+struct Notifier {
+    feed: ChangeFeed,
+    /// Recent changes per mailbox, for sessions catching up (IDLE).
+    log: ChangeLog,
+    /// Where a running server receives change notices from other
+    /// processes (`crispin deliver`, `crispin import`).
+    feed_socket: PathBuf,
+    /// Set in those other processes: tell the server about our changes.
+    notify_server: std::sync::atomic::AtomicBool,
+}
+
+impl Notifier {
+    /// After a commit: remember the change for catching-up sessions and
+    /// wake them.
+    fn committed(&self, account: AccountId, mailbox: MailboxId, entry: Entry) {
+        let modseq = entry.modseq;
+        self.log.record(account, mailbox, entry);
+        self.publish(mailbox, modseq);
+    }
+
+    /// Publishes a committed change locally and, from a tool process, to
+    /// the running server.
+    fn publish(&self, mailbox: MailboxId, modseq: u64) {
+        self.feed.publish(mailbox, modseq);
+        if self
+            .notify_server
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && let Ok(sock) = std::os::unix::net::UnixDatagram::unbound()
+        {
+            // No server running is fine: nobody is waiting.
+            let _ = sock.send_to(
+                format!("{} {modseq}", mailbox.0).as_bytes(),
+                &self.feed_socket,
+            );
+        }
+    }
+}
 
 /// UIDs per query when fetching, so huge FETCHes stream in batches.
 const FETCH_BATCH: usize = 2000;
@@ -72,56 +107,46 @@ impl SqliteStore {
             .await?;
         let tmp_dir = dir.join("tmp");
         let blobs = Arc::new(BlobFiles::open(&dir.join("blobs"), &tmp_dir)?);
+        let notes = Arc::new(Notifier {
+            feed: ChangeFeed::default(),
+            log: ChangeLog::default(),
+            feed_socket: dir.join("feed.sock"),
+            notify_server: std::sync::atomic::AtomicBool::new(false),
+        });
+        let (appends, jobs) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(committer(writer.clone(), notes.clone(), jobs));
         Ok(SqliteStore {
             writer,
             reader,
             blobs,
-            feed: ChangeFeed::default(),
             tmp_dir,
-            feed_socket: dir.join("feed.sock"),
-            notify_server: std::sync::atomic::AtomicBool::new(false),
-            log: ChangeLog::default(),
+            notes,
+            appends,
             recent: std::sync::Mutex::default(),
         })
     }
 
-    /// After a commit: remember the change for catching-up sessions and
-    /// wake them.
     fn committed(&self, account: AccountId, mailbox: MailboxId, entry: Entry) {
-        let modseq = entry.modseq;
-        self.log.record(account, mailbox, entry);
-        self.publish(mailbox, modseq);
+        self.notes.committed(account, mailbox, entry);
     }
 
-    /// Publishes a committed change locally and, from a tool process, to
-    /// the running server.
     fn publish(&self, mailbox: MailboxId, modseq: u64) {
-        self.feed.publish(mailbox, modseq);
-        if self
-            .notify_server
-            .load(std::sync::atomic::Ordering::Relaxed)
-            && let Ok(sock) = std::os::unix::net::UnixDatagram::unbound()
-        {
-            // No server running is fine: nobody is waiting.
-            let _ = sock.send_to(
-                format!("{} {modseq}", mailbox.0).as_bytes(),
-                &self.feed_socket,
-            );
-        }
+        self.notes.publish(mailbox, modseq);
     }
 
     /// For processes other than the server: notify it of every change so
     /// its idling clients wake up.
     pub fn notify_running_server(&self) {
-        self.notify_server
+        self.notes
+            .notify_server
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// In the server: receive change notices from other processes on a
     /// Unix datagram socket in the data directory and publish them.
     pub fn listen_for_other_processes(self: &Arc<Self>) -> std::io::Result<()> {
-        let _ = std::fs::remove_file(&self.feed_socket);
-        let sock = tokio::net::UnixDatagram::bind(&self.feed_socket)?;
+        let _ = std::fs::remove_file(&self.notes.feed_socket);
+        let sock = tokio::net::UnixDatagram::bind(&self.notes.feed_socket)?;
         let store = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
@@ -132,8 +157,8 @@ impl SqliteStore {
                     && let (Ok(m), Ok(s)) = (m.parse(), s.parse())
                 {
                     // Our in-memory log did not see that change.
-                    store.log.invalidate(MailboxId(m));
-                    store.feed.publish(MailboxId(m), s);
+                    store.notes.log.invalidate(MailboxId(m));
+                    store.notes.feed.publish(MailboxId(m), s);
                 }
             }
         });
@@ -182,7 +207,15 @@ impl SqliteStore {
                 .bind(account.0)
                 .fetch_all(&mut **tx)
                 .await?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        let hashes: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+        for hash in &hashes {
+            sqlx::query("DELETE FROM blob_data WHERE account_id = ? AND hash = ?")
+                .bind(account.0)
+                .bind(hash)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(hashes)
     }
 
     fn remove_files(&self, account: AccountId, hashes: &[String]) {
@@ -487,6 +520,7 @@ impl Store for SqliteStore {
             "DELETE FROM messages WHERE account_id = ?",
             "DELETE FROM blobs WHERE account_id = ?",
             "DELETE FROM expunged WHERE account_id = ?",
+            "DELETE FROM blob_data WHERE account_id = ?",
         ] {
             sqlx::query(table).bind(id).execute(&mut *tx).await?;
         }
@@ -610,7 +644,7 @@ impl Store for SqliteStore {
         tx.commit().await?;
         self.remove_files(account, &gone);
         // Sessions that have it selected learn it is gone.
-        self.log.invalidate(mailbox);
+        self.notes.log.invalidate(mailbox);
         self.publish(mailbox, u64::MAX);
         Ok(())
     }
@@ -812,7 +846,7 @@ impl Store for SqliteStore {
         modseq: u64,
         fresh: bool,
     ) -> Result<Changes> {
-        if !fresh && let Some(changes) = self.log.since(account, mailbox, modseq) {
+        if !fresh && let Some(changes) = self.notes.log.since(account, mailbox, modseq) {
             return Ok(changes);
         }
         let mut tx = self.reader.begin().await?;
@@ -884,7 +918,7 @@ impl Store for SqliteStore {
     }
 
     fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64> {
-        self.feed.subscribe(mailbox)
+        self.notes.feed.subscribe(mailbox)
     }
 
     async fn append(
@@ -893,109 +927,46 @@ impl Store for SqliteStore {
         mailbox: MailboxId,
         message: NewMessage,
     ) -> Result<Appended> {
+        // Parsing is CPU work and storing a file means fsync: neither may
+        // block the runtime's worker threads.
         let blobs = self.blobs.clone();
-        let store_blob = move |p: Prepared| -> Result<Prepared> {
-            // Write the file first: a crash after this leaves at worst an
-            // unreferenced file, never a message without its bytes.
-            let Prepared {
-                hash,
-                size,
-                meta,
-                header,
-                sent_day,
-                search_headers,
-                search_body,
-                data,
-            } = p;
-            blobs.put(account, &hash, data)?;
-            Ok(Prepared {
-                hash,
-                size,
-                meta,
-                header,
-                sent_day,
-                search_headers,
-                search_body,
-                data: MessageData::Bytes(Vec::new()),
-            })
-        };
-        // Parsing is CPU work and storing the file means fsync: neither
-        // may block the runtime's worker threads.
         let data = message.data;
-        let prepared =
-            tokio::task::spawn_blocking(move || ingest::prepare(data).and_then(store_blob))
-                .await
-                .map_err(|e| StoreError::Other(e.to_string()))??;
-        let mut tx = self.begin().await?;
-        if message.skip_if_present {
-            let existing = sqlx::query(
-                "SELECT m.uid, mb.highest_modseq, mb.uid_validity FROM messages m
-                 JOIN mailboxes mb ON mb.account_id = m.account_id AND mb.mailbox_id = m.mailbox_id
-                 WHERE m.account_id = ? AND m.mailbox_id = ? AND m.hash = ? LIMIT 1",
-            )
-            .bind(account.0)
-            .bind(mailbox.0)
-            .bind(&prepared.hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(r) = existing {
-                return Ok(Appended {
-                    uid: r.get::<i64, _>(0) as u32,
-                    modseq: r.get::<i64, _>(1) as u64,
-                    uid_validity: r.get::<i64, _>(2) as u32,
-                    duplicate: true,
-                });
+        let (prepared, inline) = tokio::task::spawn_blocking(move || {
+            let mut p = ingest::prepare(data)?;
+            let data = std::mem::replace(&mut p.data, MessageData::Bytes(Vec::new()));
+            if p.size <= INLINE_BLOB {
+                let bytes = match data {
+                    MessageData::Bytes(b) => b,
+                    MessageData::File(f) => std::fs::read(f.path())?,
+                };
+                Ok::<_, StoreError>((p, Some(bytes)))
+            } else {
+                // The file first: a crash after this leaves at worst an
+                // unreferenced file, never a message without its bytes.
+                blobs.put(account, &p.hash, data)?;
+                Ok((p, None))
             }
-        }
-        let row = sqlx::query(
-            "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
-             WHERE account_id = ? AND mailbox_id = ? RETURNING uid_next - 1, highest_modseq, uid_validity",
-        )
-        .bind(account.0)
-        .bind(mailbox.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NoMailbox)?;
-        let uid = row.get::<i64, _>(0);
-        let modseq = row.get::<i64, _>(1);
-        let uid_validity = row.get::<i64, _>(2) as u32;
-        Self::insert_blob(&mut tx, account, &prepared).await?;
-        sqlx::query(
-            "INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords,
-                                   internal_date, internal_tz, size, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(account.0)
-        .bind(mailbox.0)
-        .bind(uid)
-        .bind(modseq)
-        .bind(i64::from(message.flags.system))
-        .bind(message.flags.keywords_text())
-        .bind(message.internal_date.timestamp())
-        .bind(i64::from(message.internal_date.offset().local_minus_utc()))
-        .bind(prepared.size as i64)
-        .bind(&prepared.hash)
-        .execute(&mut *tx)
-        .await?;
-        let keywords =
-            Self::add_keywords(&mut tx, account, mailbox, &message.flags.keywords).await?;
-        tx.commit().await?;
-        self.committed(
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.to_string()))??;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = AppendJob {
             account,
             mailbox,
-            Entry {
-                modseq: modseq as u64,
-                updated: vec![(uid as u32, message.flags)],
-                expunged: Vec::new(),
-                keywords,
-            },
-        );
-        Ok(Appended {
-            uid_validity,
-            uid: uid as u32,
-            modseq: modseq as u64,
-            duplicate: false,
-        })
+            prepared,
+            inline,
+            flags: message.flags,
+            internal_date: message.internal_date,
+            skip_if_present: message.skip_if_present,
+            reply,
+        };
+        self.appends
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Other("the store is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Other("the store is closed".into()))?
     }
 
     async fn fetch(
@@ -1068,6 +1039,18 @@ impl Store for SqliteStore {
         start: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
+        let inline: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT substr(data, ?, ?) FROM blob_data WHERE account_id = ? AND hash = ?",
+        )
+        .bind(start.min(i64::MAX as u64 - 1) as i64 + 1)
+        .bind(len.min(i64::MAX as u64) as i64)
+        .bind(account.0)
+        .bind(blob)
+        .fetch_optional(&self.reader)
+        .await?;
+        if let Some(data) = inline {
+            return Ok(data);
+        }
         let blobs = self.blobs.clone();
         let blob = blob.to_string();
         tokio::task::spawn_blocking(move || blobs.read_range(account, &blob, start, len))
@@ -1318,4 +1301,159 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// Messages up to this size are kept in the database, where the commit's
+/// one fsync covers them; larger ones are files (an fsync each, plus the
+/// directory's).
+const INLINE_BLOB: u64 = 128 * 1024;
+
+/// Appends committed together at most.
+const MAX_BATCH: usize = 256;
+
+struct AppendJob {
+    account: AccountId,
+    mailbox: MailboxId,
+    prepared: Prepared,
+    inline: Option<Vec<u8>>,
+    flags: Flags,
+    internal_date: DateTime<FixedOffset>,
+    skip_if_present: bool,
+    reply: tokio::sync::oneshot::Sender<Result<Appended>>,
+}
+
+type AppendOutcome = Result<(Appended, Option<Vec<String>>)>;
+
+/// Group commit: appends that arrive while a commit is being made durable
+/// share the next transaction, so concurrent deliveries pay one fsync
+/// between them instead of one each. Each append is a savepoint: one that
+/// fails (say, its mailbox was just deleted) does not undo the others.
+async fn committer(
+    writer: SqlitePool,
+    notes: Arc<Notifier>,
+    mut jobs: tokio::sync::mpsc::Receiver<AppendJob>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit_batch(&writer, &batch).await {
+            Ok(results) => {
+                for (job, result) in batch.into_iter().zip(results) {
+                    if let Ok((appended, keywords)) = &result
+                        && !appended.duplicate
+                    {
+                        notes.committed(
+                            job.account,
+                            job.mailbox,
+                            Entry {
+                                modseq: appended.modseq,
+                                updated: vec![(appended.uid, job.flags.clone())],
+                                expunged: Vec::new(),
+                                keywords: keywords.clone(),
+                            },
+                        );
+                    }
+                    let _ = job.reply.send(result.map(|r| r.0));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "append batch failed");
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::Other(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_batch(writer: &SqlitePool, batch: &[AppendJob]) -> Result<Vec<AppendOutcome>> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
+        let result = append_one(&mut tx, job).await;
+        if result.is_err() {
+            sqlx::query("ROLLBACK TO append").execute(&mut *tx).await?;
+        }
+        sqlx::query("RELEASE append").execute(&mut *tx).await?;
+        results.push(result);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn append_one(tx: &mut Tx, job: &AppendJob) -> AppendOutcome {
+    let (account, mailbox, p) = (job.account, job.mailbox, &job.prepared);
+    if job.skip_if_present {
+        let existing = sqlx::query(
+            "SELECT m.uid, mb.highest_modseq, mb.uid_validity FROM messages m
+             JOIN mailboxes mb ON mb.account_id = m.account_id AND mb.mailbox_id = m.mailbox_id
+             WHERE m.account_id = ? AND m.mailbox_id = ? AND m.hash = ? LIMIT 1",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .bind(&p.hash)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(r) = existing {
+            let appended = Appended {
+                uid: r.get::<i64, _>(0) as u32,
+                modseq: r.get::<i64, _>(1) as u64,
+                uid_validity: r.get::<i64, _>(2) as u32,
+                duplicate: true,
+            };
+            return Ok((appended, None));
+        }
+    }
+    let row = sqlx::query(
+        "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+         WHERE account_id = ? AND mailbox_id = ? RETURNING uid_next - 1, highest_modseq, uid_validity",
+    )
+    .bind(account.0)
+    .bind(mailbox.0)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NoMailbox)?;
+    let uid = row.get::<i64, _>(0);
+    let modseq = row.get::<i64, _>(1);
+    let uid_validity = row.get::<i64, _>(2) as u32;
+    SqliteStore::insert_blob(tx, account, p).await?;
+    if let Some(data) = &job.inline {
+        sqlx::query("INSERT OR IGNORE INTO blob_data (account_id, hash, data) VALUES (?, ?, ?)")
+            .bind(account.0)
+            .bind(&p.hash)
+            .bind(data)
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords,
+                               internal_date, internal_tz, size, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(account.0)
+    .bind(mailbox.0)
+    .bind(uid)
+    .bind(modseq)
+    .bind(i64::from(job.flags.system))
+    .bind(job.flags.keywords_text())
+    .bind(job.internal_date.timestamp())
+    .bind(i64::from(job.internal_date.offset().local_minus_utc()))
+    .bind(p.size as i64)
+    .bind(&p.hash)
+    .execute(&mut **tx)
+    .await?;
+    let keywords = SqliteStore::add_keywords(tx, account, mailbox, &job.flags.keywords).await?;
+    let appended = Appended {
+        uid_validity,
+        uid: uid as u32,
+        modseq: modseq as u64,
+        duplicate: false,
+    };
+    Ok((appended, keywords))
 }

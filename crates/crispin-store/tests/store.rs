@@ -1,0 +1,117 @@
+//! The embedded store directly: group commit, inline and file blobs.
+
+use crispin_store::sqlite::SqliteStore;
+use crispin_store::*;
+use std::sync::Arc;
+
+fn msg(i: usize, size: usize) -> NewMessage {
+    let mut data = format!("Subject: m{i}\r\n\r\n").into_bytes();
+    data.resize(data.len() + size, b'x');
+    NewMessage {
+        data: MessageData::Bytes(data),
+        flags: Flags::default(),
+        internal_date: chrono::Utc::now().fixed_offset(),
+        skip_if_present: false,
+    }
+}
+
+#[tokio::test]
+async fn concurrent_appends_share_commits_and_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let account = store
+        .create_account("a", &Credentials::default())
+        .await
+        .unwrap();
+    let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap().id;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        // Every seventh goes to a mailbox that does not exist.
+        let target = if i % 7 == 3 { MailboxId(9999) } else { inbox };
+        tasks.push(tokio::spawn(async move {
+            store.append(account, target, msg(i, 100)).await
+        }));
+    }
+    let mut uids = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(a) => {
+                assert!(i % 7 != 3);
+                uids.push(a.uid);
+            }
+            Err(StoreError::NoMailbox) => assert!(i % 7 == 3),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    uids.sort_unstable();
+    let expected: Vec<u32> = (1..=uids.len() as u32).collect();
+    assert_eq!(uids, expected, "every committed append got its own UID");
+    let snap = store.snapshot(account, inbox).await.unwrap();
+    assert_eq!(snap.uids, expected);
+}
+
+#[tokio::test]
+async fn small_messages_inline_large_ones_as_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let account = store
+        .create_account("a", &Credentials::default())
+        .await
+        .unwrap();
+    let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap().id;
+    for (i, size) in [(1, 1000), (2, 300_000)] {
+        store.append(account, inbox, msg(i, size)).await.unwrap();
+    }
+    let recs = store
+        .fetch(account, inbox, &[1, 2], FetchNeed::default())
+        .await
+        .unwrap();
+    let files = |dir: &std::path::Path| {
+        walk(&dir.join("blobs"))
+            .into_iter()
+            .filter(|p| p.is_file())
+            .count()
+    };
+    assert_eq!(files(dir.path()), 1, "only the large message is a file");
+    for r in &recs {
+        let all = store.read_blob(account, &r.blob, 0, r.size).await.unwrap();
+        assert_eq!(all.len() as u64, r.size);
+        let part = store.read_blob(account, &r.blob, 5, 10).await.unwrap();
+        assert_eq!(part, &all[5..15]);
+    }
+    // Expunging removes both kinds.
+    store
+        .store_flags(
+            account,
+            inbox,
+            &[1, 2],
+            FlagOp::Add,
+            &Flags {
+                system: flag::DELETED,
+                keywords: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    store.expunge(account, inbox, None).await.unwrap();
+    assert_eq!(files(dir.path()), 0);
+    for r in &recs {
+        assert!(store.read_blob(account, &r.blob, 0, 10).await.is_err());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
