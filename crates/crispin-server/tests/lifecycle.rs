@@ -1,0 +1,172 @@
+//! The server's lifetime over real sockets: clean shutdown, timeouts,
+//! certificate reload, the LMTP Unix socket.
+
+mod common;
+use common::*;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[tokio::test]
+async fn shutdown_says_bye_after_the_command_in_flight() {
+    let server = TestServer::start().await;
+    let mut idle = server.login("alice").await;
+    idle.ok("SELECT INBOX").await;
+    idle.send("I IDLE").await;
+    assert!(idle.read_line().await.starts_with('+'));
+    let mut other = server.login("bob").await;
+    other.ok("NOOP").await;
+    server.shutdown().await;
+    assert_eq!(idle.read_line().await, "* BYE Server shutting down");
+    assert!(idle.closed().await);
+    assert_eq!(other.read_line().await, "* BYE Server shutting down");
+    assert!(other.closed().await);
+}
+
+#[tokio::test]
+async fn login_timeout_and_autologout() {
+    let server = TestServer::start_with(|c| {
+        c.limits.login_timeout_secs = 1;
+        c.limits.autologout_secs = 2;
+        c.limits.idle_keepalive_secs = 1;
+    })
+    .await;
+    let mut silent = server.connect().await;
+    assert!(silent.read_line().await.starts_with("* BYE"));
+    assert!(silent.closed().await);
+    // Keepalives from the server while idling are not client activity.
+    let mut idle = server.login("alice").await;
+    idle.ok("SELECT INBOX").await;
+    idle.send("I IDLE").await;
+    assert!(idle.read_line().await.starts_with('+'));
+    let mut lines = Vec::new();
+    loop {
+        let line = idle.read_line().await;
+        let bye = line.starts_with("* BYE");
+        lines.push(line);
+        if bye {
+            break;
+        }
+    }
+    assert!(lines.iter().any(|l| l == "* OK Still here"), "{lines:?}");
+    assert!(idle.closed().await);
+    server.shutdown().await;
+}
+
+fn write_cert(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
+    (cert, key, c.cert.der().to_vec())
+}
+
+/// Connects with TLS trusting any of `certs`; returns the client and the
+/// certificate the server presented.
+async fn tls_connect(addr: std::net::SocketAddr, certs: &[Vec<u8>]) -> (Client, Vec<u8>) {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(c.clone()))
+            .unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let presented = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+    (Client::over(Box::new(tls)).await, presented)
+}
+
+#[tokio::test]
+async fn certificate_reload_keeps_connections() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert_a, key_a, der_a) = write_cert(certs.path(), "a");
+    let (cert_b, key_b, der_b) = write_cert(certs.path(), "b");
+    let (live_cert, live_key) = (certs.path().join("live.crt"), certs.path().join("live.key"));
+    std::fs::copy(&cert_a, &live_cert).unwrap();
+    std::fs::copy(&key_a, &live_key).unwrap();
+    let (lc, lk) = (live_cert.clone(), live_key.clone());
+    let server = TestServer::start_with(move |c| {
+        c.imaps.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        c.tls.cert = Some(lc);
+        c.tls.key = Some(lk);
+    })
+    .await;
+    let addr = server.server.as_ref().unwrap().imaps_addrs[0];
+    let both = [der_a.clone(), der_b.clone()];
+    let (mut old, presented) = tls_connect(addr, &both).await;
+    assert_eq!(presented, der_a);
+    old.ok("LOGIN alice alice-pw").await;
+
+    std::fs::copy(&cert_b, &live_cert).unwrap();
+    std::fs::copy(&key_b, &live_key).unwrap();
+    server.server.as_ref().unwrap().reload_tls();
+
+    let (mut new, presented) = tls_connect(addr, &both).await;
+    assert_eq!(presented, der_b, "new connections get the new certificate");
+    new.ok("LOGIN bob bob-pw").await;
+    // The connection made before the reload is unaffected.
+    old.ok("NOOP").await;
+    old.ok("SELECT INBOX").await;
+
+    // A broken file keeps the old certificate in use.
+    std::fs::write(&live_cert, "not a certificate").unwrap();
+    server.server.as_ref().unwrap().reload_tls();
+    let (_third, presented) = tls_connect(addr, &both).await;
+    assert_eq!(presented, der_b);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn lmtp_on_a_unix_socket() {
+    let sock_dir = tempfile::tempdir().unwrap();
+    let path = sock_dir.path().join("lmtp.sock");
+    let p = path.clone();
+    let server = TestServer::start_with(move |c| c.lmtp.unix_socket = Some(p)).await;
+    let stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let mut lmtp = BufReader::new(stream);
+    let mut line = String::new();
+    lmtp.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    lmtp.get_mut()
+        .write_all(b"LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice@x>\r\nDATA\r\n")
+        .await
+        .unwrap();
+    let mut last = String::new();
+    for _ in 0..9 {
+        last.clear();
+        tokio::time::timeout(Duration::from_secs(20), lmtp.read_line(&mut last))
+            .await
+            .unwrap()
+            .unwrap();
+        if last.starts_with("354") {
+            break;
+        }
+    }
+    assert!(last.starts_with("354"), "{last}");
+    lmtp.get_mut()
+        .write_all(b"Subject: unix\r\n\r\nvia socket\r\n.\r\n")
+        .await
+        .unwrap();
+    last.clear();
+    lmtp.read_line(&mut last).await.unwrap();
+    assert!(last.starts_with("250 2.1.5"), "{last}");
+    let mut c = server.login("alice").await;
+    assert_eq!(
+        c.ok("STATUS INBOX (MESSAGES)").await,
+        vec!["* STATUS INBOX (MESSAGES 1)"]
+    );
+    server.shutdown().await;
+}
