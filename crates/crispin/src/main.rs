@@ -185,6 +185,11 @@ async fn user(config: Config, action: UserAction) -> Result<()> {
 }
 
 async fn serve(config: Config, first_user: Option<String>) -> Result<()> {
+    // Handlers first: a signal that comes early must not kill us.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let server = crispin_server::start(&config).await?;
     if let Some(name) = first_user {
         valid_user_name(&name)?;
@@ -195,24 +200,26 @@ async fn serve(config: Config, first_user: Option<String>) -> Result<()> {
             eprintln!("Created account {name} with password {password}");
         }
     }
+    for addr in &server.imaps_addrs {
+        eprintln!("Crispin is serving IMAP over TLS on {addr}");
+    }
+    for addr in &server.lmtp_addrs {
+        eprintln!("Crispin is accepting mail by LMTP on {addr}");
+    }
     for addr in &server.imap_addrs {
         eprintln!(
             "Crispin is serving IMAP on {addr}; connect with: curl imap://{addr}/ -u USER:PASSWORD"
         );
     }
-    wait_for_signal().await?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            // Reload the TLS certificate without dropping connections.
+            _ = hup.recv() => server.reload_tls(),
+        }
+    }
     tracing::info!("shutting down");
     server.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
     Ok(())
 }
