@@ -199,25 +199,6 @@ impl SqliteStore {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// Deletes blob rows no message refers to any more; returns their hashes
-    /// so the files can be removed after commit.
-    async fn drop_unreferenced(tx: &mut Tx, account: AccountId) -> Result<Vec<String>> {
-        let rows =
-            sqlx::query("DELETE FROM blobs WHERE account_id = ? AND refcount <= 0 RETURNING hash")
-                .bind(account.0)
-                .fetch_all(&mut **tx)
-                .await?;
-        let hashes: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
-        for hash in &hashes {
-            sqlx::query("DELETE FROM blob_data WHERE account_id = ? AND hash = ?")
-                .bind(account.0)
-                .bind(hash)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(hashes)
-    }
-
     fn remove_files(&self, account: AccountId, hashes: &[String]) {
         for h in hashes {
             self.blobs.remove(account, h);
@@ -334,14 +315,16 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Deletes messages with tombstones at `modseq`; returns the UIDs.
+    /// Deletes messages with tombstones at `modseq`; returns the hashes of
+    /// blobs no message refers to any more (their files go after commit).
     async fn remove_messages(
         tx: &mut Tx,
         account: AccountId,
         mailbox: MailboxId,
         uids: &[u32],
         modseq: u64,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
+        let mut gone = Vec::new();
         for chunk in uids.chunks(FETCH_BATCH) {
             let list = uid_json(chunk);
             let per_hash: Vec<(String, i64)> = sqlx::query_as(
@@ -353,7 +336,7 @@ impl SqliteStore {
             .bind(&list)
             .fetch_all(&mut **tx)
             .await?;
-            Self::release_blobs(tx, account, &per_hash).await?;
+            gone.extend(Self::release_blobs(tx, account, &per_hash).await?);
             sqlx::query(
                 "DELETE FROM messages WHERE account_id = ? AND mailbox_id = ?
                  AND uid IN (SELECT value FROM json_each(?))",
@@ -374,7 +357,7 @@ impl SqliteStore {
             .execute(&mut **tx)
             .await?;
         }
-        Ok(())
+        Ok(gone)
     }
 
     /// The flags of the given messages that exist, ascending by UID.
@@ -405,22 +388,39 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Drops `n` references per blob; deletes the blobs that have none
+    /// left and returns their hashes.
     async fn release_blobs(
         tx: &mut Tx,
         account: AccountId,
         per_hash: &[(String, i64)],
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
+        let mut gone = Vec::new();
         for (hash, n) in per_hash {
-            sqlx::query(
-                "UPDATE blobs SET refcount = refcount - ? WHERE account_id = ? AND hash = ?",
+            let left: Option<i64> = sqlx::query_scalar(
+                "UPDATE blobs SET refcount = refcount - ? WHERE account_id = ? AND hash = ?
+                 RETURNING refcount",
             )
             .bind(n)
             .bind(account.0)
             .bind(hash)
-            .execute(&mut **tx)
+            .fetch_optional(&mut **tx)
             .await?;
+            if left.is_some_and(|l| l <= 0) {
+                for q in [
+                    "DELETE FROM blobs WHERE account_id = ? AND hash = ?",
+                    "DELETE FROM blob_data WHERE account_id = ? AND hash = ?",
+                ] {
+                    sqlx::query(q)
+                        .bind(account.0)
+                        .bind(hash)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                gone.push(hash.clone());
+            }
         }
-        Ok(())
+        Ok(gone)
     }
 
     /// The saved \\Recent watermark, checking the mailbox is the account's.
@@ -621,7 +621,7 @@ impl Store for SqliteStore {
         .bind(mailbox.0)
         .fetch_all(&mut *tx)
         .await?;
-        Self::release_blobs(&mut tx, account, &per_hash).await?;
+        let gone = Self::release_blobs(&mut tx, account, &per_hash).await?;
         for q in [
             "DELETE FROM messages WHERE account_id = ? AND mailbox_id = ?",
             "DELETE FROM expunged WHERE account_id = ? AND mailbox_id = ?",
@@ -640,7 +640,6 @@ impl Store for SqliteStore {
         if r.rows_affected() == 0 {
             return Err(StoreError::NoMailbox);
         }
-        let gone = Self::drop_unreferenced(&mut tx, account).await?;
         tx.commit().await?;
         self.remove_files(account, &gone);
         // Sessions that have it selected learn it is gone.
@@ -1145,8 +1144,7 @@ impl Store for SqliteStore {
             return Ok(deleted);
         }
         let modseq = Self::next_modseq(&mut tx, account, mailbox).await?;
-        Self::remove_messages(&mut tx, account, mailbox, &deleted, modseq).await?;
-        let gone = Self::drop_unreferenced(&mut tx, account).await?;
+        let gone = Self::remove_messages(&mut tx, account, mailbox, &deleted, modseq).await?;
         tx.commit().await?;
         self.remove_files(account, &gone);
         self.committed(
@@ -1231,6 +1229,7 @@ impl Store for SqliteStore {
         if is_move && !sources.is_empty() {
             let m = Self::next_modseq(&mut tx, account, from).await?;
             let moved: Vec<u32> = sources.iter().map(|s| s.0).collect();
+            // The copies hold references, so no blob can go here.
             Self::remove_messages(&mut tx, account, from, &moved, m).await?;
             source_modseq = Some(m);
         }
