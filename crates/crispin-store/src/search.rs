@@ -3,6 +3,8 @@
 
 use crate::types::Flags;
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
@@ -36,9 +38,51 @@ pub enum Query {
     SentSince(NaiveDate),
     Larger(u64),
     Smaller(u64),
+    /// Messages whose content hash is in the set: a text key already
+    /// answered by the search index.
+    InHashes(Arc<HashSet<String>>),
 }
 
 impl Query {
+    /// The text keys (HEADER, BODY, TEXT) in the query, each once.
+    pub fn text_keys(&self) -> Vec<Query> {
+        fn walk(q: &Query, out: &mut Vec<Query>) {
+            match q {
+                Query::And(v) => v.iter().for_each(|q| walk(q, out)),
+                Query::Or(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Query::Not(a) => walk(a, out),
+                Query::Header { .. } | Query::Body(_) | Query::Text(_) => {
+                    if !out.contains(q) {
+                        out.push(q.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
+    /// Replaces text keys by what `answered` maps them to.
+    pub fn substitute(self, answered: &[(Query, Query)]) -> Query {
+        match self {
+            Query::And(v) => Query::And(v.into_iter().map(|q| q.substitute(answered)).collect()),
+            Query::Or(a, b) => Query::Or(
+                Box::new(a.substitute(answered)),
+                Box::new(b.substitute(answered)),
+            ),
+            Query::Not(a) => Query::Not(Box::new(a.substitute(answered))),
+            q => match answered.iter().find(|(k, _)| *k == q) {
+                Some((_, r)) => r.clone(),
+                None => q,
+            },
+        }
+    }
+
     /// Whether evaluating needs the message's decoded text.
     pub fn needs_text(&self) -> bool {
         match self {
@@ -70,6 +114,8 @@ impl Query {
 /// One message as the evaluator sees it.
 pub struct Row<'a> {
     pub uid: u32,
+    /// Content address, for keys answered by the search index.
+    pub hash: &'a str,
     pub flags: &'a Flags,
     pub internal_date: DateTime<FixedOffset>,
     pub size: u64,
@@ -101,12 +147,13 @@ pub fn matches(q: &Query, r: &Row<'_>) -> bool {
         Query::SentSince(d) => r.sent_day.is_some_and(|s| s >= *d),
         Query::Larger(n) => r.size > *n,
         Query::Smaller(n) => r.size < *n,
+        Query::InHashes(set) => set.contains(r.hash),
     }
 }
 
 /// `headers` holds one `name: value` line per field; a field matches when
 /// its name is `name` and its value contains `value` (empty matches any).
-fn header_contains(headers: &str, name: &str, value: &str) -> bool {
+pub fn header_contains(headers: &str, name: &str, value: &str) -> bool {
     headers.lines().any(|line| {
         line.strip_prefix(name)
             .and_then(|rest| rest.strip_prefix(':'))
@@ -122,6 +169,7 @@ mod tests {
     fn row<'a>(flags: &'a Flags, headers: &'a str, body: &'a str) -> Row<'a> {
         Row {
             uid: 7,
+            hash: "h1",
             flags,
             internal_date: FixedOffset::east_opt(3600)
                 .unwrap()
@@ -193,5 +241,20 @@ mod tests {
             Box::new(Query::Smaller(1001))
         )));
         assert!(q(Query::Not(Box::new(Query::Uids(vec![(1, 6), (8, 9)])))));
+        let set: HashSet<String> = ["h1".to_string()].into();
+        assert!(q(Query::InHashes(Arc::new(set))));
+        assert!(!q(Query::InHashes(Arc::default())));
+        // Text keys are found once each and can be swapped out.
+        let body = Query::Body("x".into());
+        let tree = Query::Or(
+            Box::new(body.clone()),
+            Box::new(Query::Not(Box::new(Query::And(vec![
+                body.clone(),
+                Query::All,
+            ])))),
+        );
+        assert_eq!(tree.text_keys(), vec![body.clone()]);
+        let swapped = tree.substitute(&[(body, Query::All)]);
+        assert!(!swapped.needs_text());
     }
 }

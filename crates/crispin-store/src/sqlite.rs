@@ -296,11 +296,12 @@ impl SqliteStore {
     }
 
     async fn insert_blob(tx: &mut Tx, account: AccountId, p: &Prepared) -> Result<()> {
-        sqlx::query(
+        let row = sqlx::query(
             "INSERT INTO blobs (account_id, hash, size, refcount, meta, header, sent_day,
                                 search_headers, search_body)
              VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
-             ON CONFLICT (account_id, hash) DO UPDATE SET refcount = refcount + 1",
+             ON CONFLICT (account_id, hash) DO UPDATE SET refcount = refcount + 1
+             RETURNING rowid, refcount",
         )
         .bind(account.0)
         .bind(&p.hash)
@@ -310,8 +311,17 @@ impl SqliteStore {
         .bind(p.sent_day)
         .bind(&p.search_headers)
         .bind(&p.search_body)
-        .execute(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?;
+        // A new blob: index its text for SEARCH.
+        if row.get::<i64, _>(1) == 1 {
+            sqlx::query("INSERT INTO search_fts (rowid, headers, body) VALUES (?, ?, ?)")
+                .bind(row.get::<i64, _>(0))
+                .bind(&p.search_headers)
+                .bind(&p.search_body)
+                .execute(&mut **tx)
+                .await?;
+        }
         Ok(())
     }
 
@@ -407,20 +417,84 @@ impl SqliteStore {
             .fetch_optional(&mut **tx)
             .await?;
             if left.is_some_and(|l| l <= 0) {
-                for q in [
-                    "DELETE FROM blobs WHERE account_id = ? AND hash = ?",
-                    "DELETE FROM blob_data WHERE account_id = ? AND hash = ?",
-                ] {
-                    sqlx::query(q)
-                        .bind(account.0)
-                        .bind(hash)
-                        .execute(&mut **tx)
-                        .await?;
-                }
+                let rowid: i64 = sqlx::query_scalar(
+                    "DELETE FROM blobs WHERE account_id = ? AND hash = ? RETURNING rowid",
+                )
+                .bind(account.0)
+                .bind(hash)
+                .fetch_one(&mut **tx)
+                .await?;
+                sqlx::query("DELETE FROM search_fts WHERE rowid = ?")
+                    .bind(rowid)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("DELETE FROM blob_data WHERE account_id = ? AND hash = ?")
+                    .bind(account.0)
+                    .bind(hash)
+                    .execute(&mut **tx)
+                    .await?;
                 gone.push(hash.clone());
             }
         }
         Ok(gone)
+    }
+
+    /// Answers HEADER/BODY/TEXT keys of three characters or more from the
+    /// trigram index, as exact sets of content hashes, so the scan that
+    /// follows needs no text. Shorter strings (the index cannot help) and
+    /// very common header words stay text keys, checked by the scan.
+    async fn answer_text_keys(&self, account: AccountId, query: &Query) -> Result<Query> {
+        const MAX_HEADER_CANDIDATES: usize = 50_000;
+        let mut answered = Vec::new();
+        for key in query.text_keys() {
+            let (column, needle) = match &key {
+                Query::Body(s) => ("body : ", s),
+                Query::Text(s) => ("", s),
+                Query::Header { value, .. } => ("headers : ", value),
+                _ => continue,
+            };
+            if needle.chars().count() < 3 {
+                continue;
+            }
+            let fts = format!("{column}\"{}\"", needle.replace('"', "\"\""));
+            let Query::Header { name, value } = &key else {
+                let hashes: Vec<String> = sqlx::query_scalar(
+                    "SELECT b.hash FROM search_fts JOIN blobs b ON b.rowid = search_fts.rowid
+                     WHERE search_fts MATCH ? AND b.account_id = ?",
+                )
+                .bind(&fts)
+                .bind(account.0)
+                .fetch_all(&self.reader)
+                .await?;
+                answered.push((
+                    key.clone(),
+                    Query::InHashes(Arc::new(hashes.into_iter().collect())),
+                ));
+                continue;
+            };
+            // The index finds the value anywhere in the header block; the
+            // candidates' headers say in which field.
+            let candidates: Vec<(String, String)> = sqlx::query_as(
+                "SELECT b.hash, b.search_headers FROM search_fts
+                 JOIN blobs b ON b.rowid = search_fts.rowid
+                 WHERE search_fts MATCH ? AND b.account_id = ? LIMIT ?",
+            )
+            .bind(&fts)
+            .bind(account.0)
+            .bind(MAX_HEADER_CANDIDATES as i64 + 1)
+            .fetch_all(&self.reader)
+            .await?;
+            if candidates.len() > MAX_HEADER_CANDIDATES {
+                continue;
+            }
+            let set = candidates
+                .into_iter()
+                .filter(|(_, headers)| search::header_contains(headers, name, value))
+                .map(|(hash, _)| hash)
+                .collect();
+            answered.push((key.clone(), Query::InHashes(Arc::new(set))));
+        }
+        Ok(query.clone().substitute(&answered))
     }
 
     /// The saved \\Recent watermark, checking the mailbox is the account's.
@@ -518,6 +592,7 @@ impl Store for SqliteStore {
             "DELETE FROM mailboxes WHERE account_id = ?",
             "DELETE FROM subscriptions WHERE account_id = ?",
             "DELETE FROM messages WHERE account_id = ?",
+            "DELETE FROM search_fts WHERE rowid IN (SELECT rowid FROM blobs WHERE account_id = ?)",
             "DELETE FROM blobs WHERE account_id = ?",
             "DELETE FROM expunged WHERE account_id = ?",
             "DELETE FROM blob_data WHERE account_id = ?",
@@ -1270,11 +1345,12 @@ impl Store for SqliteStore {
         query: &Query,
     ) -> Result<Vec<u32>> {
         use futures_util::TryStreamExt;
+        let query = &self.answer_text_keys(account, query).await?;
         let text = query.needs_text();
         let mut rows = sqlx::query(
             "SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, b.sent_day,
                     CASE WHEN ?3 THEN b.search_headers ELSE '' END,
-                    CASE WHEN ?3 THEN b.search_body ELSE '' END
+                    CASE WHEN ?3 THEN b.search_body ELSE '' END, m.hash
              FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
              WHERE m.account_id = ?1 AND m.mailbox_id = ?2 ORDER BY m.uid",
         )
@@ -1287,6 +1363,7 @@ impl Store for SqliteStore {
             let flags = Flags::from_parts(r.get(1), r.get::<&str, _>(2));
             let row = search::Row {
                 uid: r.get::<i64, _>(0) as u32,
+                hash: r.get::<&str, _>(9),
                 flags: &flags,
                 internal_date: to_date(r.get(3), r.get(4)),
                 size: r.get::<i64, _>(5) as u64,

@@ -115,3 +115,82 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn indexed_search_is_exact_and_per_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let a = store
+        .create_account("a", &Credentials::default())
+        .await
+        .unwrap();
+    let b = store
+        .create_account("b", &Credentials::default())
+        .await
+        .unwrap();
+    let put = |acct, subject: &str, body: &str| {
+        let data = format!("Subject: {subject}\r\nFrom: x@y\r\n\r\n{body}\r\n").into_bytes();
+        (
+            acct,
+            NewMessage {
+                data: MessageData::Bytes(data),
+                flags: Flags::default(),
+                internal_date: chrono::Utc::now().fixed_offset(),
+                skip_if_present: false,
+            },
+        )
+    };
+    let inbox_a = store.mailbox(a, "INBOX").await.unwrap().unwrap().id;
+    let inbox_b = store.mailbox(b, "INBOX").await.unwrap().unwrap().id;
+    for (acct, m) in [
+        put(a, "Kumquat pie", "nothing"),
+        put(a, "other", "a kumquat in the body"),
+        put(a, "plain", "plain"),
+    ] {
+        store.append(acct, inbox_a, m).await.unwrap();
+    }
+    // Same content in another account: never reported for the first.
+    let (_, m) = put(b, "Kumquat pie", "nothing");
+    store.append(b, inbox_b, m).await.unwrap();
+    let search = |q: Query| {
+        let store = &store;
+        async move { store.search(a, inbox_a, &q.normalized()).await.unwrap() }
+    };
+    let subject = Query::Header {
+        name: "SUBJECT".into(),
+        value: "KUMQUAT".into(),
+    };
+    assert_eq!(search(subject.clone()).await, vec![1]);
+    // The word is in message 2's body, not its Subject.
+    assert_eq!(search(Query::Body("kumquat".into())).await, vec![2]);
+    assert_eq!(search(Query::Text("kumquat".into())).await, vec![1, 2]);
+    assert_eq!(
+        search(Query::Not(Box::new(Query::Text("kumquat".into())))).await,
+        vec![3]
+    );
+    // Two characters: below the index, answered by scanning.
+    assert_eq!(search(Query::Body("ku".into())).await, vec![2]);
+    // After expunge the index forgets the message.
+    store
+        .store_flags(
+            a,
+            inbox_a,
+            &[1],
+            FlagOp::Add,
+            &Flags {
+                system: flag::DELETED,
+                keywords: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    store.expunge(a, inbox_a, None).await.unwrap();
+    assert!(search(subject).await.is_empty());
+    assert_eq!(
+        store
+            .search(b, inbox_b, &Query::Text("kumquat".into()).normalized())
+            .await
+            .unwrap(),
+        vec![1]
+    );
+}
