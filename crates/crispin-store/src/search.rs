@@ -54,10 +54,8 @@ impl Query {
                     walk(b, out);
                 }
                 Query::Not(a) => walk(a, out),
-                Query::Header { .. } | Query::Body(_) | Query::Text(_) => {
-                    if !out.contains(q) {
-                        out.push(q.clone());
-                    }
+                Query::Header { .. } | Query::Body(_) | Query::Text(_) if !out.contains(q) => {
+                    out.push(q.clone());
                 }
                 _ => {}
             }
