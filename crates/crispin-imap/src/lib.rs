@@ -127,3 +127,25 @@ pub struct ImapContext {
     pub config: SessionConfig,
     pub shutdown: CancellationToken,
 }
+
+#[cfg(test)]
+mod tests {
+    /// An idle connection costs this future plus its buffers: keep it
+    /// small (thousands of idlers).
+    #[test]
+    fn session_future_is_small() {
+        fn size_of_future<F, Fut>(_: F) -> usize
+        where
+            F: Fn(
+                std::sync::Arc<super::ImapContext>,
+                Box<dyn crispin_proto::Stream>,
+                super::ConnInfo,
+            ) -> Fut,
+        {
+            std::mem::size_of::<Fut>()
+        }
+        let size = size_of_future(super::run_session);
+        println!("run_session future: {size} bytes");
+        assert!(size < 16 * 1024, "{size}");
+    }
+}

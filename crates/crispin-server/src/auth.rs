@@ -58,6 +58,11 @@ struct Inner {
     fake_key: [u8; 32],
     /// Verified for unknown users, so they cost the same as known ones.
     dummy_hash: String,
+    /// Password hashes verified at once. A hash is deliberately costly in
+    /// CPU and memory; a burst of logins (thousands of clients reconnecting)
+    /// must queue for the cores instead of each holding a thread and its
+    /// memory at the same time.
+    hash_slots: tokio::sync::Semaphore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -83,6 +88,9 @@ impl AuthService {
                 sessions: Mutex::default(),
                 fake_key: rand::rng().random(),
                 dummy_hash,
+                hash_slots: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                ),
             }),
         }
     }
@@ -171,6 +179,7 @@ impl Inner {
             .map(|a| a.credentials.password_hash.clone())
             .unwrap_or_else(|| self.dummy_hash.clone());
         let password = password.to_vec();
+        let _slot = self.hash_slots.acquire().await;
         let ok = tokio::task::spawn_blocking(move || {
             argon2::Argon2::default()
                 .verify_password(&password, hash.as_str())
