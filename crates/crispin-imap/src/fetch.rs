@@ -8,7 +8,7 @@ use crispin_store::{FetchNeed, FlagOp, Flags, MessageRecord, flag};
 use std::io::{self, Write as _};
 
 /// Messages per store round trip.
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
 /// Literals larger than this are streamed from storage in chunks.
 const CHUNK: u64 = 1 << 20;
 

@@ -1053,39 +1053,54 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(uids.len());
         let with_blob = need.meta || need.header;
         for chunk in uids.chunks(FETCH_BATCH) {
-            let list = uid_json(chunk);
-            let rows = if with_blob {
-                sqlx::query(
+            let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else {
+                continue;
+            };
+            // A dense run (1:* and the like) is a range scan of the primary
+            // key; a sparse set is looked up UID by UID.
+            let dense = u64::from(last - first) < 2 * chunk.len() as u64;
+            let filter = if dense {
+                "m.uid BETWEEN ?3 AND ?4"
+            } else {
+                "m.uid IN (SELECT value FROM json_each(?5))"
+            };
+            let sql = if with_blob {
+                format!(
                     "SELECT m.uid, m.flags, m.keywords, m.modseq, m.internal_date, m.internal_tz,
                             m.size, m.hash,
-                            CASE WHEN ?4 THEN b.meta END, CASE WHEN ?5 THEN b.header END
+                            CASE WHEN ?6 THEN b.meta END, CASE WHEN ?7 THEN b.header END
                      FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
-                     WHERE m.account_id = ?1 AND m.mailbox_id = ?2
-                       AND m.uid IN (SELECT value FROM json_each(?3))
-                     ORDER BY m.uid",
+                     WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND {filter}
+                     ORDER BY m.uid"
                 )
+            } else {
+                format!(
+                    "SELECT m.uid, m.flags, m.keywords, m.modseq, m.internal_date, m.internal_tz,
+                            m.size, m.hash, NULL, NULL
+                     FROM messages m
+                     WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND {filter}
+                       AND ?6 + ?7 >= 0
+                     ORDER BY m.uid"
+                )
+            };
+            // Only these two fixed texts are ever built here.
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(account.0)
                 .bind(mailbox.0)
-                .bind(&list)
+                .bind(i64::from(first))
+                .bind(i64::from(last))
+                .bind(if dense {
+                    String::new()
+                } else {
+                    uid_json(chunk)
+                })
                 .bind(need.meta)
                 .bind(need.header)
                 .fetch_all(&self.reader)
-                .await?
-            } else {
-                sqlx::query(
-                    "SELECT uid, flags, keywords, modseq, internal_date, internal_tz, size, hash,
-                            NULL, NULL
-                     FROM messages
-                     WHERE account_id = ?1 AND mailbox_id = ?2
-                       AND uid IN (SELECT value FROM json_each(?3))
-                     ORDER BY uid",
-                )
-                .bind(account.0)
-                .bind(mailbox.0)
-                .bind(&list)
-                .fetch_all(&self.reader)
-                .await?
-            };
+                .await?;
+            let rows = rows
+                .into_iter()
+                .filter(|r| !dense || chunk.binary_search(&(r.get::<i64, _>(0) as u32)).is_ok());
             for r in rows {
                 let meta = match r.get::<Option<&[u8]>, _>(8) {
                     Some(b) => Some(Arc::new(ingest::decode_meta(b)?)),
