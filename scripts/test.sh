@@ -18,6 +18,9 @@ cargo test --workspace
 step "real clients (Python imaplib and ssl, scramp, curl, openssl)"
 tests/clients/run.sh
 
+step "load generator smoke test (crispin-bench smoke)"
+tests/bench-smoke.sh
+
 step "Postfix delivering by LMTP, end to end"
 tests/postfix/run.sh
 

@@ -1,0 +1,153 @@
+//! `bigmailbox`: single big operations over a mailbox loaded with
+//! `load` (same seed and count): SELECT, FETCH over every message,
+//! partial bodies, and SEARCH with a known number of hits.
+
+use crate::corpus::{self, BODY_MARKER, FROM_MARKER, SUBJECT_MARKER, TEXT_MARKER};
+use crate::imap::{find_ci, number_after, search_hits, untagged_number};
+use crate::stats::{Metric, Recorder, Report};
+use crate::target::Target;
+use anyhow::{Result, anyhow, bail};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct BigOpts {
+    pub user: String,
+    pub mailbox: String,
+    /// How many corpus messages were loaded (0..count).
+    pub count: u64,
+    pub partial: u32,
+    /// Wrong counts are errors rather than warnings.
+    pub strict: bool,
+}
+
+pub async fn run(t: &Target, o: &BigOpts, report: &mut Report) -> Result<()> {
+    let group = "bigmailbox";
+    let mut conn = t.login(&o.user).await?;
+
+    let at = Instant::now();
+    let state = conn.select(&o.mailbox, false).await?;
+    let mut m = Metric::seconds(group, "SELECT", at.elapsed());
+    m.count = Some(u64::from(state.exists));
+    report.metrics.push(m);
+    let exists = state.exists;
+    if u64::from(exists) != o.count {
+        let text = format!(
+            "{}/{} holds {exists} messages, expected {}",
+            o.user, o.mailbox, o.count
+        );
+        if o.strict {
+            bail!(text);
+        }
+        report.warn(text);
+    }
+
+    // Whole-mailbox FETCHes: every message must answer with its items.
+    let fetches: [(&str, &str, &[&[u8]]); 3] = [
+        (
+            "UID FETCH 1:* (UID FLAGS)",
+            "UID FETCH 1:* (UID FLAGS)",
+            &[b"UID ", b"FLAGS ("],
+        ),
+        (
+            "FETCH 1:* (ENVELOPE BODYSTRUCTURE)",
+            "FETCH 1:* (ENVELOPE BODYSTRUCTURE)",
+            &[b"ENVELOPE (", b"BODYSTRUCTURE ("],
+        ),
+        (
+            "FETCH 1:* BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)]",
+            "FETCH 1:* HEADER.FIELDS",
+            &[b"BODY[HEADER.FIELDS (FROM SUBJECT DATE)] {"],
+        ),
+    ];
+    for (command, name, items) in fetches {
+        let mut seen = 0u64;
+        let at = Instant::now();
+        conn.run(command, |line| {
+            if untagged_number(line, b"FETCH").is_some() {
+                for item in items {
+                    if find_ci(line, item).is_none() {
+                        bail!(
+                            "{command}: a response without {}",
+                            String::from_utf8_lossy(item)
+                        );
+                    }
+                }
+                seen += 1;
+            }
+            Ok(())
+        })
+        .await?;
+        let mut m = Metric::seconds(group, name, at.elapsed());
+        m.count = Some(seen);
+        report.metrics.push(m);
+        if seen != u64::from(exists) {
+            bail!("{command}: {seen} FETCH responses for {exists} messages");
+        }
+    }
+
+    // Partial bodies, one command each, spread over the mailbox.
+    let n = o.partial.min(exists);
+    if n > 0 {
+        let mut rec = Recorder::default();
+        let start = Instant::now();
+        for k in 0..n {
+            let seq = 1 + (u64::from(k) * u64::from(exists) / u64::from(n)) as u32;
+            let mut got = None;
+            let at = Instant::now();
+            conn.run(&format!("FETCH {seq} BODY.PEEK[]<0.2048>"), |line| {
+                if untagged_number(line, b"FETCH").is_some() {
+                    got = number_after(line, b"BODY[]<0> {");
+                }
+                Ok(())
+            })
+            .await?;
+            rec.record("BODY.PEEK[]<0.2048>", at.elapsed());
+            match got {
+                Some(len) if len > 0 && len <= 2048 => {}
+                Some(len) => bail!("FETCH {seq} BODY.PEEK[]<0.2048> gave {len} bytes"),
+                None => bail!("FETCH {seq} BODY.PEEK[]<0.2048>: no BODY[]<0> literal"),
+            }
+        }
+        let mut m = rec.metrics(group, start.elapsed(), &[]);
+        for m in &mut m {
+            m.name = format!("{n} x FETCH BODY.PEEK[]<0.2048>");
+        }
+        report.metrics.extend(m);
+    }
+
+    // Searches with a known number of hits.
+    let expected = corpus::expected_hits(o.count);
+    let searches = [
+        ("SUBJECT", SUBJECT_MARKER, expected.subject),
+        ("FROM", FROM_MARKER, expected.from),
+        ("BODY", BODY_MARKER, expected.body),
+        ("TEXT", TEXT_MARKER, expected.text),
+    ];
+    for (key, word, want) in searches {
+        let command = format!("UID SEARCH {key} {word}");
+        let mut hits = None;
+        let at = Instant::now();
+        conn.run(&command, |line| {
+            if let Some(h) = search_hits(line) {
+                *hits.get_or_insert(0u64) += h.len() as u64;
+            }
+            Ok(())
+        })
+        .await?;
+        let took = at.elapsed();
+        let hits = hits.ok_or_else(|| anyhow!("{command}: no * SEARCH response"))?;
+        let mut m = Metric::seconds(group, &command, took);
+        m.hits = Some(hits);
+        m.expected_hits = Some(want);
+        report.metrics.push(m);
+        if hits != want {
+            let text = format!("{command}: {hits} hits, the corpus has {want} matching messages");
+            if o.strict {
+                bail!(text);
+            }
+            report.warn(text);
+        }
+    }
+    conn.logout().await?;
+    Ok(())
+}
