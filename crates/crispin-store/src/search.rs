@@ -83,13 +83,26 @@ impl Query {
 
     /// Whether evaluating needs the message's decoded text.
     pub fn needs_text(&self) -> bool {
+        self.needs_headers() || self.needs_body()
+    }
+
+    fn any(&self, f: &impl Fn(&Query) -> bool) -> bool {
         match self {
-            Query::And(v) => v.iter().any(Query::needs_text),
-            Query::Or(a, b) => a.needs_text() || b.needs_text(),
-            Query::Not(a) => a.needs_text(),
-            Query::Header { .. } | Query::Body(_) | Query::Text(_) => true,
-            _ => false,
+            Query::And(v) => v.iter().any(|q| q.any(f)),
+            Query::Or(a, b) => a.any(f) || b.any(f),
+            Query::Not(a) => a.any(f),
+            q => f(q),
         }
+    }
+
+    /// Whether evaluating needs the decoded headers.
+    pub fn needs_headers(&self) -> bool {
+        self.any(&|q| matches!(q, Query::Header { .. } | Query::Text(_)))
+    }
+
+    /// Whether evaluating needs the decoded body text.
+    pub fn needs_body(&self) -> bool {
+        self.any(&|q| matches!(q, Query::Body(_) | Query::Text(_)))
     }
 
     /// Lowercases the search strings once, so matching does not per message.

@@ -92,7 +92,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(false);
+            .foreign_keys(false)
+            // Reads through a memory map (no read() per page) and a bigger
+            // page cache: whole-mailbox FETCH and SEARCH touch many pages.
+            .pragma("mmap_size", "8589934592")
+            .pragma("cache_size", "-32768");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -315,10 +319,9 @@ impl SqliteStore {
         .await?;
         // A new blob: index its text for SEARCH.
         if row.get::<i64, _>(1) == 1 {
-            sqlx::query("INSERT INTO search_fts (rowid, headers, body) VALUES (?, ?, ?)")
+            sqlx::query("INSERT INTO search_fts (rowid, headers) VALUES (?, ?)")
                 .bind(row.get::<i64, _>(0))
                 .bind(&p.search_headers)
-                .bind(&p.search_body)
                 .execute(&mut **tx)
                 .await?;
         }
@@ -439,60 +442,55 @@ impl SqliteStore {
         Ok(gone)
     }
 
-    /// Answers HEADER/BODY/TEXT keys of three characters or more from the
-    /// trigram index, as exact sets of content hashes, so the scan that
-    /// follows needs no text. Shorter strings (the index cannot help) and
-    /// very common header words stay text keys, checked by the scan.
+    /// Answers HEADER keys, and the header half of TEXT keys, of three
+    /// characters or more from the trigram index over headers, as exact
+    /// sets of content hashes. BODY (and the body half of TEXT) is left to
+    /// the scan, which then reads only the decoded bodies.
     async fn answer_text_keys(&self, account: AccountId, query: &Query) -> Result<Query> {
-        const MAX_HEADER_CANDIDATES: usize = 50_000;
+        const MAX_CANDIDATES: usize = 50_000;
         let mut answered = Vec::new();
         for key in query.text_keys() {
-            let (column, needle) = match &key {
-                Query::Body(s) => ("body : ", s),
-                Query::Text(s) => ("", s),
-                Query::Header { value, .. } => ("headers : ", value),
+            let needle = match &key {
+                Query::Text(s) => s,
+                Query::Header { value, .. } => value,
                 _ => continue,
             };
             if needle.chars().count() < 3 {
                 continue;
             }
-            let fts = format!("{column}\"{}\"", needle.replace('"', "\"\""));
-            let Query::Header { name, value } = &key else {
-                let hashes: Vec<String> = sqlx::query_scalar(
-                    "SELECT b.hash FROM search_fts JOIN blobs b ON b.rowid = search_fts.rowid
-                     WHERE search_fts MATCH ? AND b.account_id = ?",
-                )
-                .bind(&fts)
-                .bind(account.0)
-                .fetch_all(&self.reader)
-                .await?;
-                answered.push((
-                    key.clone(),
-                    Query::InHashes(Arc::new(hashes.into_iter().collect())),
-                ));
-                continue;
-            };
-            // The index finds the value anywhere in the header block; the
-            // candidates' headers say in which field.
+            let fts = format!("\"{}\"", needle.replace('"', "\"\""));
+            // The index first, then the account's blobs by rowid.
             let candidates: Vec<(String, String)> = sqlx::query_as(
-                "SELECT b.hash, b.search_headers FROM search_fts
-                 JOIN blobs b ON b.rowid = search_fts.rowid
-                 WHERE search_fts MATCH ? AND b.account_id = ? LIMIT ?",
+                "SELECT hash, search_headers FROM blobs
+                 WHERE rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)
+                   AND account_id = ? LIMIT ?",
             )
             .bind(&fts)
             .bind(account.0)
-            .bind(MAX_HEADER_CANDIDATES as i64 + 1)
+            .bind(MAX_CANDIDATES as i64 + 1)
             .fetch_all(&self.reader)
             .await?;
-            if candidates.len() > MAX_HEADER_CANDIDATES {
+            if candidates.len() > MAX_CANDIDATES {
                 continue;
             }
-            let set = candidates
-                .into_iter()
-                .filter(|(_, headers)| search::header_contains(headers, name, value))
-                .map(|(hash, _)| hash)
-                .collect();
-            answered.push((key.clone(), Query::InHashes(Arc::new(set))));
+            let answer = match &key {
+                // The index finds the value anywhere in the header block;
+                // the candidates' headers say in which field.
+                Query::Header { name, value } => Query::InHashes(Arc::new(
+                    candidates
+                        .into_iter()
+                        .filter(|(_, headers)| search::header_contains(headers, name, value))
+                        .map(|(hash, _)| hash)
+                        .collect(),
+                )),
+                _ => Query::Or(
+                    Box::new(Query::InHashes(Arc::new(
+                        candidates.into_iter().map(|(hash, _)| hash).collect(),
+                    ))),
+                    Box::new(Query::Body(needle.clone())),
+                ),
+            };
+            answered.push((key.clone(), answer));
         }
         Ok(query.clone().substitute(&answered))
     }
@@ -1361,17 +1359,18 @@ impl Store for SqliteStore {
     ) -> Result<Vec<u32>> {
         use futures_util::TryStreamExt;
         let query = &self.answer_text_keys(account, query).await?;
-        let text = query.needs_text();
+        let (headers, body) = (query.needs_headers(), query.needs_body());
         let mut rows = sqlx::query(
             "SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, b.sent_day,
                     CASE WHEN ?3 THEN b.search_headers ELSE '' END,
-                    CASE WHEN ?3 THEN b.search_body ELSE '' END, m.hash
+                    CASE WHEN ?4 THEN b.search_body ELSE '' END, m.hash
              FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
              WHERE m.account_id = ?1 AND m.mailbox_id = ?2 ORDER BY m.uid",
         )
         .bind(account.0)
         .bind(mailbox.0)
-        .bind(text)
+        .bind(headers)
+        .bind(body)
         .fetch(&self.reader);
         let mut out = Vec::new();
         while let Some(r) = rows.try_next().await? {
