@@ -10,6 +10,7 @@
 pub mod blob;
 pub mod changelog;
 pub mod feed;
+pub mod index;
 pub mod ingest;
 pub mod search;
 pub mod sqlite;

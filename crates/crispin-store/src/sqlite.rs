@@ -7,6 +7,7 @@
 use crate::blob::BlobFiles;
 use crate::changelog::{ChangeLog, Entry};
 use crate::feed::ChangeFeed;
+use crate::index::{IndexCache, IndexEntry, MailboxIndex};
 use crate::ingest::{self, Prepared};
 use crate::search::{self, Query};
 use crate::types::*;
@@ -35,6 +36,8 @@ pub struct SqliteStore {
     /// (claiming must not cost a durable write per session) and saved on
     /// close; \Recent is advisory and gone from IMAP4rev2.
     recent: std::sync::Mutex<HashMap<MailboxId, u32>>,
+    /// Per-mailbox message index (see [`crate::index`]).
+    index: IndexCache,
 }
 
 type Tx = Transaction<'static, Sqlite>;
@@ -127,6 +130,7 @@ impl SqliteStore {
             notes,
             appends,
             recent: std::sync::Mutex::default(),
+            index: IndexCache::default(),
         })
     }
 
@@ -495,6 +499,77 @@ impl SqliteStore {
         Ok(query.clone().substitute(&answered))
     }
 
+    /// The mailbox's index, brought up to date with the database.
+    pub async fn mailbox_index(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+    ) -> Result<Arc<MailboxIndex>> {
+        const COLUMNS: &str = "SELECT m.uid, m.modseq, m.flags, m.keywords, m.internal_date,
+                   m.internal_tz, m.size, b.sent_day, m.hash
+            FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
+            WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND m.modseq > ?3
+            ORDER BY m.uid";
+        let cached = self.index.get(account, mailbox);
+        let mut tx = self.reader.begin().await?;
+        let (keywords, highest_modseq, uid_validity, uid_next) =
+            Self::mailbox_keywords(&mut tx, account, mailbox).await?;
+        if let Some(c) = &cached
+            && c.modseq == highest_modseq
+        {
+            return Ok(c.clone());
+        }
+        let since = cached.as_ref().map_or(0, |c| c.modseq);
+        let rows = sqlx::query(COLUMNS)
+            .bind(account.0)
+            .bind(mailbox.0)
+            .bind(since as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let updated: Vec<IndexEntry> = rows
+            .iter()
+            .map(|r| IndexEntry {
+                uid: r.get::<i64, _>(0) as u32,
+                modseq: r.get::<i64, _>(1) as u64,
+                flags: Flags::from_parts(r.get(2), r.get::<&str, _>(3)),
+                internal_date: r.get(4),
+                internal_tz: r.get::<i64, _>(5) as i32,
+                size: r.get::<i64, _>(6) as u64,
+                sent_day: r.get(7),
+                hash: Arc::from(r.get::<&str, _>(8)),
+            })
+            .collect();
+        let index = match cached {
+            Some(c) => {
+                let expunged: Vec<u32> = sqlx::query_scalar::<_, i64>(
+                    "SELECT uid FROM expunged WHERE account_id = ? AND mailbox_id = ?
+                     AND modseq > ? ORDER BY uid",
+                )
+                .bind(account.0)
+                .bind(mailbox.0)
+                .bind(since as i64)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|u| u as u32)
+                .collect();
+                c.apply(highest_modseq, uid_next, keywords, updated, &expunged)
+            }
+            None => MailboxIndex {
+                account,
+                modseq: highest_modseq,
+                uid_validity,
+                uid_next,
+                keywords,
+                entries: updated,
+            },
+        };
+        tx.commit().await?;
+        let index = Arc::new(index);
+        self.index.put(mailbox, index.clone());
+        Ok(index)
+    }
+
     /// The saved \\Recent watermark, checking the mailbox is the account's.
     async fn recent_watermark(&self, account: AccountId, mailbox: MailboxId) -> Result<u32> {
         let w: i64 = sqlx::query_scalar(
@@ -717,6 +792,7 @@ impl Store for SqliteStore {
         self.remove_files(account, &gone);
         // Sessions that have it selected learn it is gone.
         self.notes.log.invalidate(mailbox);
+        self.index.forget(mailbox);
         self.publish(mailbox, u64::MAX);
         Ok(())
     }
@@ -881,33 +957,18 @@ impl Store for SqliteStore {
     }
 
     async fn snapshot(&self, account: AccountId, mailbox: MailboxId) -> Result<Snapshot> {
-        let mut tx = self.reader.begin().await?;
-        let (keywords, highest_modseq, uid_validity, uid_next) =
-            Self::mailbox_keywords(&mut tx, account, mailbox).await?;
-        let rows = sqlx::query(
-            "SELECT uid, flags FROM messages WHERE account_id = ? AND mailbox_id = ? ORDER BY uid",
-        )
-        .bind(account.0)
-        .bind(mailbox.0)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let mut uids = Vec::with_capacity(rows.len());
-        let mut first_unseen_uid = None;
-        for r in &rows {
-            let uid = r.get::<i64, _>(0) as u32;
-            if first_unseen_uid.is_none() && r.get::<i64, _>(1) & i64::from(flag::SEEN) == 0 {
-                first_unseen_uid = Some(uid);
-            }
-            uids.push(uid);
-        }
+        let index = self.mailbox_index(account, mailbox).await?;
         Ok(Snapshot {
-            uid_validity,
-            uid_next,
-            highest_modseq,
-            uids,
-            first_unseen_uid,
-            keywords,
+            uid_validity: index.uid_validity,
+            uid_next: index.uid_next,
+            highest_modseq: index.modseq,
+            uids: index.entries.iter().map(|e| e.uid).collect(),
+            first_unseen_uid: index
+                .entries
+                .iter()
+                .find(|e| !e.flags.has(flag::SEEN))
+                .map(|e| e.uid),
+            keywords: index.keywords.clone(),
         })
     }
 
@@ -1048,6 +1109,23 @@ impl Store for SqliteStore {
         uids: &[u32],
         need: FetchNeed,
     ) -> Result<Vec<MessageRecord>> {
+        if !need.meta && !need.header {
+            let index = self.mailbox_index(account, mailbox).await?;
+            return Ok(index
+                .select(uids)
+                .into_iter()
+                .map(|e| MessageRecord {
+                    uid: e.uid,
+                    flags: e.flags.clone(),
+                    modseq: e.modseq,
+                    internal_date: to_date(e.internal_date, i64::from(e.internal_tz)),
+                    size: e.size,
+                    blob: e.hash.clone(),
+                    meta: None,
+                    header: None,
+                })
+                .collect());
+        }
         let mut out = Vec::with_capacity(uids.len());
         let with_blob = need.meta || need.header;
         for chunk in uids.chunks(FETCH_BATCH) {
@@ -1110,7 +1188,7 @@ impl Store for SqliteStore {
                     modseq: r.get::<i64, _>(3) as u64,
                     internal_date: to_date(r.get(4), r.get(5)),
                     size: r.get::<i64, _>(6) as u64,
-                    blob: r.get(7),
+                    blob: Arc::from(r.get::<&str, _>(7)),
                     meta,
                     header: r.get::<Option<Vec<u8>>, _>(9).map(Arc::new),
                 });
@@ -1360,6 +1438,29 @@ impl Store for SqliteStore {
         use futures_util::TryStreamExt;
         let query = &self.answer_text_keys(account, query).await?;
         let (headers, body) = (query.needs_headers(), query.needs_body());
+        if !headers && !body {
+            let index = self.mailbox_index(account, mailbox).await?;
+            return Ok(index
+                .entries
+                .iter()
+                .filter(|e| {
+                    search::matches(
+                        query,
+                        &search::Row {
+                            uid: e.uid,
+                            hash: &e.hash,
+                            flags: &e.flags,
+                            internal_date: to_date(e.internal_date, i64::from(e.internal_tz)),
+                            size: e.size,
+                            sent_day: e.sent_day.and_then(ingest::day_from_int),
+                            headers: "",
+                            body: "",
+                        },
+                    )
+                })
+                .map(|e| e.uid)
+                .collect());
+        }
         let mut rows = sqlx::query(
             "SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, b.sent_day,
                     CASE WHEN ?3 THEN b.search_headers ELSE '' END,

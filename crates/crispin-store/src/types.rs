@@ -219,7 +219,7 @@ pub struct MessageRecord {
     pub internal_date: DateTime<FixedOffset>,
     pub size: u64,
     /// Content address of the raw bytes, for [`crate::Store::read_blob`].
-    pub blob: String,
+    pub blob: Arc<str>,
     pub meta: Option<Arc<crispin_mime::MessageMeta>>,
     /// The raw top-level header block (with its blank line).
     pub header: Option<Arc<Vec<u8>>>,

@@ -194,3 +194,59 @@ async fn indexed_search_is_exact_and_per_account() {
         vec![1]
     );
 }
+
+/// The in-memory index of one process sees what another process wrote
+/// (`crispin deliver` beside a running server).
+#[tokio::test]
+async fn index_follows_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = SqliteStore::open(dir.path()).await.unwrap();
+    let a = server
+        .create_account("a", &Credentials::default())
+        .await
+        .unwrap();
+    let inbox = server.mailbox(a, "INBOX").await.unwrap().unwrap().id;
+    server.append(a, inbox, msg(1, 10)).await.unwrap();
+    assert_eq!(server.snapshot(a, inbox).await.unwrap().uids, vec![1]);
+    let tool = SqliteStore::open(dir.path()).await.unwrap();
+    tool.append(a, inbox, msg(2, 10)).await.unwrap();
+    tool.store_flags(
+        a,
+        inbox,
+        &[1],
+        FlagOp::Add,
+        &Flags {
+            system: flag::SEEN,
+            keywords: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let snap = server.snapshot(a, inbox).await.unwrap();
+    assert_eq!(snap.uids, vec![1, 2]);
+    assert_eq!(snap.first_unseen_uid, Some(2));
+    let recs = server
+        .fetch(a, inbox, &[1, 2], FetchNeed::default())
+        .await
+        .unwrap();
+    assert!(recs[0].flags.has(flag::SEEN));
+    let seen = Query::System {
+        bit: flag::SEEN,
+        set: true,
+    };
+    assert_eq!(server.search(a, inbox, &seen).await.unwrap(), vec![1]);
+    tool.store_flags(
+        a,
+        inbox,
+        &[2],
+        FlagOp::Add,
+        &Flags {
+            system: flag::DELETED,
+            keywords: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    tool.expunge(a, inbox, None).await.unwrap();
+    assert_eq!(server.snapshot(a, inbox).await.unwrap().uids, vec![1]);
+}

@@ -1,0 +1,203 @@
+//! An in-memory index of each mailbox in use: UID, flags, modseq, dates,
+//! size and content address of every message, the way Dovecot keeps its
+//! index files mapped. SELECT, FETCH of flags/dates/sizes and SEARCH on
+//! anything but text read it instead of streaming rows out of SQLite.
+//!
+//! It is a cache of committed state, never the source of truth: every use
+//! first reads the mailbox's highest modseq (one primary-key lookup) and,
+//! when it moved, applies what changed since (rows with a higher modseq,
+//! tombstones) — which also covers changes made by other processes.
+
+use crate::types::{AccountId, Flags, MailboxId};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    pub uid: u32,
+    pub modseq: u64,
+    pub flags: Flags,
+    /// Unix time and zone offset (seconds) of the internal date.
+    pub internal_date: i64,
+    pub internal_tz: i32,
+    pub size: u64,
+    /// The Date: header's day as yyyymmdd.
+    pub sent_day: Option<i64>,
+    pub hash: Arc<str>,
+}
+
+#[derive(Debug)]
+pub struct MailboxIndex {
+    pub account: AccountId,
+    pub modseq: u64,
+    pub uid_validity: u32,
+    pub uid_next: u32,
+    pub keywords: Vec<String>,
+    /// Ascending by UID.
+    pub entries: Vec<IndexEntry>,
+}
+
+impl MailboxIndex {
+    /// The entries for `uids` (ascending), skipping missing ones.
+    pub fn select(&self, uids: &[u32]) -> Vec<&IndexEntry> {
+        let mut out = Vec::with_capacity(uids.len());
+        let mut from = 0;
+        for uid in uids {
+            let rest = &self.entries[from..];
+            let i = rest.partition_point(|e| e.uid < *uid);
+            if let Some(e) = rest.get(i).filter(|e| e.uid == *uid) {
+                out.push(e);
+            }
+            from += i;
+        }
+        out
+    }
+
+    /// A newer index: `updated` rows replace or extend, `expunged` go.
+    pub fn apply(
+        &self,
+        modseq: u64,
+        uid_next: u32,
+        keywords: Vec<String>,
+        mut updated: Vec<IndexEntry>,
+        expunged: &[u32],
+    ) -> MailboxIndex {
+        updated.sort_by_key(|e| e.uid);
+        let mut entries = Vec::with_capacity(self.entries.len() + updated.len());
+        let mut new = updated.into_iter().peekable();
+        for e in &self.entries {
+            while let Some(n) = new.next_if(|n| n.uid < e.uid) {
+                entries.push(n);
+            }
+            match new.next_if(|n| n.uid == e.uid) {
+                Some(n) => entries.push(n),
+                None => entries.push(e.clone()),
+            }
+        }
+        entries.extend(new);
+        if !expunged.is_empty() {
+            entries.retain(|e| expunged.binary_search(&e.uid).is_err());
+        }
+        MailboxIndex {
+            account: self.account,
+            modseq,
+            uid_validity: self.uid_validity,
+            uid_next,
+            keywords,
+            entries,
+        }
+    }
+}
+
+/// Messages kept across all cached mailboxes before the oldest go.
+const MAX_ENTRIES: usize = 2_000_000;
+
+#[derive(Default)]
+pub struct IndexCache {
+    inner: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    map: HashMap<MailboxId, Arc<MailboxIndex>>,
+    order: VecDeque<MailboxId>,
+    entries: usize,
+}
+
+impl IndexCache {
+    pub fn get(&self, account: AccountId, mailbox: MailboxId) -> Option<Arc<MailboxIndex>> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .map
+            .get(&mailbox)
+            .filter(|i| i.account == account)
+            .cloned()
+    }
+
+    /// Keeps `index` unless a newer one is already there.
+    pub fn put(&self, mailbox: MailboxId, index: Arc<MailboxIndex>) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = inner.map.get(&mailbox) {
+            if old.modseq > index.modseq {
+                return;
+            }
+            let n = old.entries.len();
+            inner.entries -= n;
+            inner.order.retain(|m| *m != mailbox);
+        }
+        inner.entries += index.entries.len();
+        inner.map.insert(mailbox, index);
+        inner.order.push_back(mailbox);
+        while inner.entries > MAX_ENTRIES && inner.order.len() > 1 {
+            if let Some(victim) = inner.order.pop_front()
+                && let Some(gone) = inner.map.remove(&victim)
+            {
+                inner.entries -= gone.entries.len();
+            }
+        }
+    }
+
+    pub fn forget(&self, mailbox: MailboxId) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(gone) = inner.map.remove(&mailbox) {
+            inner.entries -= gone.entries.len();
+            inner.order.retain(|m| *m != mailbox);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(uid: u32, modseq: u64) -> IndexEntry {
+        IndexEntry {
+            uid,
+            modseq,
+            flags: Flags::default(),
+            internal_date: 0,
+            internal_tz: 0,
+            size: 1,
+            sent_day: None,
+            hash: Arc::from("h"),
+        }
+    }
+
+    #[test]
+    fn apply_and_select() {
+        let base = MailboxIndex {
+            account: AccountId(1),
+            modseq: 5,
+            uid_validity: 1,
+            uid_next: 5,
+            keywords: vec![],
+            entries: vec![e(1, 1), e(2, 2), e(4, 4)],
+        };
+        let next = base.apply(8, 7, vec![], vec![e(6, 8), e(2, 7)], &[4]);
+        let uids: Vec<(u32, u64)> = next.entries.iter().map(|e| (e.uid, e.modseq)).collect();
+        assert_eq!(uids, vec![(1, 1), (2, 7), (6, 8)]);
+        let picked: Vec<u32> = next.select(&[2, 3, 6, 9]).iter().map(|e| e.uid).collect();
+        assert_eq!(picked, vec![2, 6]);
+    }
+
+    #[test]
+    fn cache_keeps_newest_and_bounds() {
+        let cache = IndexCache::default();
+        let idx = |modseq| {
+            Arc::new(MailboxIndex {
+                account: AccountId(1),
+                modseq,
+                uid_validity: 1,
+                uid_next: 1,
+                keywords: vec![],
+                entries: vec![],
+            })
+        };
+        cache.put(MailboxId(1), idx(5));
+        cache.put(MailboxId(1), idx(3));
+        assert_eq!(cache.get(AccountId(1), MailboxId(1)).unwrap().modseq, 5);
+        assert!(cache.get(AccountId(2), MailboxId(1)).is_none());
+        cache.forget(MailboxId(1));
+        assert!(cache.get(AccountId(1), MailboxId(1)).is_none());
+    }
+}
