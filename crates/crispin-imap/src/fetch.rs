@@ -27,10 +27,14 @@ enum Source {
     },
 }
 
-fn needs(items: &[FetchAttr]) -> FetchNeed {
+fn needs(items: &[FetchAttr], utf8: bool) -> FetchNeed {
     let mut need = FetchNeed::default();
     for item in items {
         match item {
+            // Rendered once at ingest, for all but UTF8=ACCEPT clients.
+            FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure if !utf8 => {
+                need.rendered = true;
+            }
             FetchAttr::Envelope
             | FetchAttr::Body
             | FetchAttr::BodyStructure
@@ -135,7 +139,7 @@ impl Session {
         if uid && !items.contains(&FetchAttr::Uid) {
             items.insert(0, FetchAttr::Uid);
         }
-        let need = needs(&items);
+        let need = needs(&items, self.utf8);
         let mark_seen = !sel.read_only && items.iter().any(sets_seen);
         let mailbox = sel.info.id;
         let account = self.account_id();
@@ -227,9 +231,10 @@ impl Session {
                 }
                 FetchAttr::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
-                    match &rec.meta {
-                        Some(m) => crispin_mime::write_envelope(out, &m.envelope, utf8),
-                        None => out.extend_from_slice(b"NIL"),
+                    match (&rec.rendered, &rec.meta) {
+                        (Some(r), _) => out.extend_from_slice(&r.envelope),
+                        (None, Some(m)) => crispin_mime::write_envelope(out, &m.envelope, utf8),
+                        (None, None) => out.extend_from_slice(b"NIL"),
                     }
                 }
                 FetchAttr::Body | FetchAttr::BodyStructure => {
@@ -239,9 +244,11 @@ impl Session {
                     } else {
                         b"BODY "
                     });
-                    match &rec.meta {
-                        Some(m) => crispin_mime::write_body(out, &m.root, extended, utf8),
-                        None => out.extend_from_slice(b"NIL"),
+                    match (&rec.rendered, &rec.meta) {
+                        (Some(r), _) if extended => out.extend_from_slice(&r.bodystructure),
+                        (Some(r), _) => out.extend_from_slice(&r.body),
+                        (None, Some(m)) => crispin_mime::write_body(out, &m.root, extended, utf8),
+                        (None, None) => out.extend_from_slice(b"NIL"),
                     }
                 }
                 FetchAttr::Rfc822 => {

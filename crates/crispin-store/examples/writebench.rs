@@ -65,7 +65,7 @@ async fn main() {
                 &[(i % 300 + 1) as u32],
                 FetchNeed {
                     meta: true,
-                    header: false,
+                    ..FetchNeed::default()
                 },
             )
             .await

@@ -8,6 +8,8 @@ pub struct Prepared {
     pub hash: String,
     pub size: u64,
     pub meta: Vec<u8>,
+    /// [`crate::Rendered`], serialized.
+    pub rendered: Vec<u8>,
     pub header: Vec<u8>,
     /// The Date: header's day as yyyymmdd, for SENT* searches.
     pub sent_day: Option<i64>,
@@ -46,16 +48,23 @@ pub fn prepare(data: MessageData) -> Result<Prepared, StoreError> {
         .sent_day
         .map(|(y, m, d)| i64::from(y) * 10000 + i64::from(m) * 100 + i64::from(d));
     let meta = postcard::to_stdvec(&parsed.meta).map_err(|e| StoreError::Other(e.to_string()))?;
+    let rendered = postcard::to_stdvec(&crate::Rendered::of(&parsed.meta))
+        .map_err(|e| StoreError::Other(e.to_string()))?;
     Ok(Prepared {
         hash,
         size: bytes.len() as u64,
         meta,
+        rendered,
         header,
         sent_day,
         search_headers: parsed.search.headers,
         search_body: parsed.search.body,
         data,
     })
+}
+
+pub fn decode_rendered(bytes: &[u8]) -> Result<crate::Rendered, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub fn decode_meta(bytes: &[u8]) -> Result<crispin_mime::MessageMeta, StoreError> {

@@ -108,6 +108,7 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        Self::backfill_rendered(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(true))
@@ -136,6 +137,32 @@ impl SqliteStore {
 
     fn committed(&self, account: AccountId, mailbox: MailboxId, entry: Entry) {
         self.notes.committed(account, mailbox, entry);
+    }
+
+    /// Derived data is rebuilt from what ingest stored: rows from before
+    /// pre-rendering get their ENVELOPE/BODYSTRUCTURE text here, once.
+    async fn backfill_rendered(writer: &SqlitePool) -> Result<()> {
+        loop {
+            let rows: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT rowid, meta FROM blobs WHERE imap IS NULL LIMIT 1000")
+                    .fetch_all(writer)
+                    .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut tx = writer.begin().await?;
+            for (rowid, meta) in rows {
+                let meta = ingest::decode_meta(&meta)?;
+                let rendered = postcard::to_stdvec(&crate::Rendered::of(&meta))
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                sqlx::query("UPDATE blobs SET imap = ? WHERE rowid = ?")
+                    .bind(rendered)
+                    .bind(rowid)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
     }
 
     fn publish(&self, mailbox: MailboxId, modseq: u64) {
@@ -306,8 +333,8 @@ impl SqliteStore {
     async fn insert_blob(tx: &mut Tx, account: AccountId, p: &Prepared) -> Result<()> {
         let row = sqlx::query(
             "INSERT INTO blobs (account_id, hash, size, refcount, meta, header, sent_day,
-                                search_headers, search_body)
-             VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
+                                search_headers, search_body, imap)
+             VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (account_id, hash) DO UPDATE SET refcount = refcount + 1
              RETURNING rowid, refcount",
         )
@@ -319,6 +346,7 @@ impl SqliteStore {
         .bind(p.sent_day)
         .bind(&p.search_headers)
         .bind(&p.search_body)
+        .bind(&p.rendered)
         .fetch_one(&mut **tx)
         .await?;
         // A new blob: index its text for SEARCH.
@@ -1109,7 +1137,7 @@ impl Store for SqliteStore {
         uids: &[u32],
         need: FetchNeed,
     ) -> Result<Vec<MessageRecord>> {
-        if !need.meta && !need.header {
+        if !need.meta && !need.header && !need.rendered {
             let index = self.mailbox_index(account, mailbox).await?;
             return Ok(index
                 .select(uids)
@@ -1122,12 +1150,12 @@ impl Store for SqliteStore {
                     size: e.size,
                     blob: e.hash.clone(),
                     meta: None,
+                    rendered: None,
                     header: None,
                 })
                 .collect());
         }
         let mut out = Vec::with_capacity(uids.len());
-        let with_blob = need.meta || need.header;
         for chunk in uids.chunks(FETCH_BATCH) {
             let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else {
                 continue;
@@ -1140,26 +1168,15 @@ impl Store for SqliteStore {
             } else {
                 "m.uid IN (SELECT value FROM json_each(?5))"
             };
-            let sql = if with_blob {
-                format!(
-                    "SELECT m.uid, m.flags, m.keywords, m.modseq, m.internal_date, m.internal_tz,
-                            m.size, m.hash,
-                            CASE WHEN ?6 THEN b.meta END, CASE WHEN ?7 THEN b.header END
-                     FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
-                     WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND {filter}
-                     ORDER BY m.uid"
-                )
-            } else {
-                format!(
-                    "SELECT m.uid, m.flags, m.keywords, m.modseq, m.internal_date, m.internal_tz,
-                            m.size, m.hash, NULL, NULL
-                     FROM messages m
-                     WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND {filter}
-                       AND ?6 + ?7 >= 0
-                     ORDER BY m.uid"
-                )
-            };
-            // Only these two fixed texts are ever built here.
+            let sql = format!(
+                "SELECT m.uid, m.flags, m.keywords, m.modseq, m.internal_date, m.internal_tz,
+                        m.size, m.hash, CASE WHEN ?6 THEN b.meta END,
+                        CASE WHEN ?7 THEN b.header END, CASE WHEN ?8 THEN b.imap END
+                 FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
+                 WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND {filter}
+                 ORDER BY m.uid"
+            );
+            // Only two fixed texts are ever built here.
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(account.0)
                 .bind(mailbox.0)
@@ -1172,6 +1189,7 @@ impl Store for SqliteStore {
                 })
                 .bind(need.meta)
                 .bind(need.header)
+                .bind(need.rendered)
                 .fetch_all(&self.reader)
                 .await?;
             let rows = rows
@@ -1182,6 +1200,10 @@ impl Store for SqliteStore {
                     Some(b) => Some(Arc::new(ingest::decode_meta(b)?)),
                     None => None,
                 };
+                let rendered = match r.get::<Option<&[u8]>, _>(10) {
+                    Some(b) => Some(Arc::new(ingest::decode_rendered(b)?)),
+                    None => None,
+                };
                 out.push(MessageRecord {
                     uid: r.get::<i64, _>(0) as u32,
                     flags: Flags::from_parts(r.get(1), r.get::<&str, _>(2)),
@@ -1190,6 +1212,7 @@ impl Store for SqliteStore {
                     size: r.get::<i64, _>(6) as u64,
                     blob: Arc::from(r.get::<&str, _>(7)),
                     meta,
+                    rendered,
                     header: r.get::<Option<Vec<u8>>, _>(9).map(Arc::new),
                 });
             }

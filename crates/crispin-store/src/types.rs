@@ -209,6 +209,27 @@ pub struct Appended {
 pub struct FetchNeed {
     pub meta: bool,
     pub header: bool,
+    /// The pre-rendered ENVELOPE/BODY/BODYSTRUCTURE.
+    pub rendered: bool,
+}
+
+/// ENVELOPE, BODY and BODYSTRUCTURE as response text, rendered once at
+/// ingest for clients without UTF8=ACCEPT (all of them today).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rendered {
+    pub envelope: Vec<u8>,
+    pub body: Vec<u8>,
+    pub bodystructure: Vec<u8>,
+}
+
+impl Rendered {
+    pub fn of(meta: &crispin_mime::MessageMeta) -> Rendered {
+        let mut r = Rendered::default();
+        crispin_mime::write_envelope(&mut r.envelope, &meta.envelope, false);
+        crispin_mime::write_body(&mut r.body, &meta.root, false, false);
+        crispin_mime::write_body(&mut r.bodystructure, &meta.root, true, false);
+        r
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +242,7 @@ pub struct MessageRecord {
     /// Content address of the raw bytes, for [`crate::Store::read_blob`].
     pub blob: Arc<str>,
     pub meta: Option<Arc<crispin_mime::MessageMeta>>,
+    pub rendered: Option<Arc<Rendered>>,
     /// The raw top-level header block (with its blank line).
     pub header: Option<Arc<Vec<u8>>>,
 }
