@@ -48,8 +48,7 @@ pub fn prepare(data: MessageData) -> Result<Prepared, StoreError> {
         .sent_day
         .map(|(y, m, d)| i64::from(y) * 10000 + i64::from(m) * 100 + i64::from(d));
     let meta = postcard::to_stdvec(&parsed.meta).map_err(|e| StoreError::Other(e.to_string()))?;
-    let rendered = postcard::to_stdvec(&crate::Rendered::of(&parsed.meta))
-        .map_err(|e| StoreError::Other(e.to_string()))?;
+    let rendered = crate::Rendered::of(&parsed.meta).encode();
     Ok(Prepared {
         hash,
         size: bytes.len() as u64,
@@ -64,7 +63,7 @@ pub fn prepare(data: MessageData) -> Result<Prepared, StoreError> {
 }
 
 pub fn decode_rendered(bytes: &[u8]) -> Result<crate::Rendered, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    crate::Rendered::decode(bytes).ok_or_else(|| StoreError::Corrupt("rendered metadata".into()))
 }
 
 pub fn decode_meta(bytes: &[u8]) -> Result<crispin_mime::MessageMeta, StoreError> {

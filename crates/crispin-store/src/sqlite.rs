@@ -153,8 +153,7 @@ impl SqliteStore {
             let mut tx = writer.begin().await?;
             for (rowid, meta) in rows {
                 let meta = ingest::decode_meta(&meta)?;
-                let rendered = postcard::to_stdvec(&crate::Rendered::of(&meta))
-                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                let rendered = crate::Rendered::of(&meta).encode();
                 sqlx::query("UPDATE blobs SET imap = ? WHERE rowid = ?")
                     .bind(rendered)
                     .bind(rowid)
@@ -333,8 +332,8 @@ impl SqliteStore {
     async fn insert_blob(tx: &mut Tx, account: AccountId, p: &Prepared) -> Result<()> {
         let row = sqlx::query(
             "INSERT INTO blobs (account_id, hash, size, refcount, meta, header, sent_day,
-                                search_headers, search_body, imap)
-             VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+                                search_headers, imap)
+             VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?)
              ON CONFLICT (account_id, hash) DO UPDATE SET refcount = refcount + 1
              RETURNING rowid, refcount",
         )
@@ -345,12 +344,17 @@ impl SqliteStore {
         .bind(&p.header)
         .bind(p.sent_day)
         .bind(&p.search_headers)
-        .bind(&p.search_body)
         .bind(&p.rendered)
         .fetch_one(&mut **tx)
         .await?;
-        // A new blob: index its text for SEARCH.
+        // A new blob: keep and index its text for SEARCH.
         if row.get::<i64, _>(1) == 1 {
+            sqlx::query("INSERT INTO blob_text (account_id, hash, body) VALUES (?, ?, ?)")
+                .bind(account.0)
+                .bind(&p.hash)
+                .bind(&p.search_body)
+                .execute(&mut **tx)
+                .await?;
             sqlx::query("INSERT INTO search_fts (rowid, headers) VALUES (?, ?)")
                 .bind(row.get::<i64, _>(0))
                 .bind(&p.search_headers)
@@ -463,11 +467,16 @@ impl SqliteStore {
                     .bind(rowid)
                     .execute(&mut **tx)
                     .await?;
-                sqlx::query("DELETE FROM blob_data WHERE account_id = ? AND hash = ?")
-                    .bind(account.0)
-                    .bind(hash)
-                    .execute(&mut **tx)
-                    .await?;
+                for q in [
+                    "DELETE FROM blob_data WHERE account_id = ? AND hash = ?",
+                    "DELETE FROM blob_text WHERE account_id = ? AND hash = ?",
+                ] {
+                    sqlx::query(q)
+                        .bind(account.0)
+                        .bind(hash)
+                        .execute(&mut **tx)
+                        .await?;
+                }
                 gone.push(hash.clone());
             }
         }
@@ -697,6 +706,7 @@ impl Store for SqliteStore {
             "DELETE FROM blobs WHERE account_id = ?",
             "DELETE FROM expunged WHERE account_id = ?",
             "DELETE FROM blob_data WHERE account_id = ?",
+            "DELETE FROM blob_text WHERE account_id = ?",
         ] {
             sqlx::query(table).bind(id).execute(&mut *tx).await?;
         }
@@ -1487,7 +1497,10 @@ impl Store for SqliteStore {
         let mut rows = sqlx::query(
             "SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, b.sent_day,
                     CASE WHEN ?3 THEN b.search_headers ELSE '' END,
-                    CASE WHEN ?4 THEN b.search_body ELSE '' END, m.hash
+                    CASE WHEN ?4 THEN
+                      (SELECT t.body FROM blob_text t WHERE t.account_id = m.account_id
+                       AND t.hash = m.hash) ELSE '' END,
+                    m.hash
              FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
              WHERE m.account_id = ?1 AND m.mailbox_id = ?2 ORDER BY m.uid",
         )

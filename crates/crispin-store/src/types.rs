@@ -215,7 +215,7 @@ pub struct FetchNeed {
 
 /// ENVELOPE, BODY and BODYSTRUCTURE as response text, rendered once at
 /// ingest for clients without UTF8=ACCEPT (all of them today).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rendered {
     pub envelope: Vec<u8>,
     pub body: Vec<u8>,
@@ -223,6 +223,33 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// Stored form: each part as a 4-byte little-endian length and its
+    /// bytes. (Not serde: postcard walks a `Vec<u8>` byte by byte.)
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            12 + self.envelope.len() + self.body.len() + self.bodystructure.len(),
+        );
+        for part in [&self.envelope, &self.body, &self.bodystructure] {
+            out.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    pub fn decode(mut bytes: &[u8]) -> Option<Rendered> {
+        let mut take = || -> Option<Vec<u8>> {
+            let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+            let part = bytes.get(4..4 + len)?.to_vec();
+            bytes = &bytes[4 + len..];
+            Some(part)
+        };
+        Some(Rendered {
+            envelope: take()?,
+            body: take()?,
+            bodystructure: take()?,
+        })
+    }
+
     pub fn of(meta: &crispin_mime::MessageMeta) -> Rendered {
         let mut r = Rendered::default();
         crispin_mime::write_envelope(&mut r.envelope, &meta.envelope, false);
@@ -263,4 +290,22 @@ pub struct CopyResult {
     /// (source UID, destination UID), in source UID order.
     pub pairs: Vec<(u32, u32)>,
     pub dest_modseq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_round_trip() {
+        let r = Rendered {
+            envelope: b"(NIL)".to_vec(),
+            body: Vec::new(),
+            bodystructure: vec![0, 255, 10],
+        };
+        assert_eq!(Rendered::decode(&r.encode()), Some(r.clone()));
+        let bytes = r.encode();
+        assert_eq!(Rendered::decode(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(Rendered::decode(&[9, 9]), None);
+    }
 }
