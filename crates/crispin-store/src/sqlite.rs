@@ -96,9 +96,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(false)
-            // Reads through a memory map (no read() per page) and a bigger
-            // page cache: whole-mailbox FETCH and SEARCH touch many pages.
-            .pragma("mmap_size", "8589934592")
+            // A bigger page cache: whole-mailbox FETCH and SEARCH touch many
+            // pages. (No mmap: remapping a growing file costs writers dearly.)
             .pragma("cache_size", "-32768");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -109,6 +108,11 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         Self::backfill_rendered(&writer).await?;
+        // Start with the WAL folded into the database: after a migration
+        // it can hold most of it, and every read would look there first.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&writer)
+            .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(true))
@@ -1601,6 +1605,16 @@ async fn committer(
 async fn commit_batch(writer: &SqlitePool, batch: &[AppendJob]) -> Result<Vec<AppendOutcome>> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let mut results = Vec::with_capacity(batch.len());
+    // A lone append needs no savepoint: its failure rolls back the whole.
+    if let [job] = batch {
+        let result = append_one(&mut tx, job).await;
+        if result.is_err() {
+            tx.rollback().await?;
+            return Ok(vec![result]);
+        }
+        tx.commit().await?;
+        return Ok(vec![result]);
+    }
     for job in batch {
         sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
         let result = append_one(&mut tx, job).await;
