@@ -14,6 +14,7 @@ use crate::types::*;
 use crate::{DEFAULT_MAILBOXES, Result, Store, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Offset};
+use futures_util::future::BoxFuture;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -30,8 +31,9 @@ pub struct SqliteStore {
     blobs: Arc<BlobFiles>,
     tmp_dir: PathBuf,
     notes: Arc<Notifier>,
-    /// Appends go to the group-commit task (see [`committer`]).
-    appends: tokio::sync::mpsc::Sender<AppendJob>,
+    /// Message writes (APPEND, STORE, EXPUNGE, COPY/MOVE) go to the
+    /// group-commit task (see [`committer`]).
+    writes: tokio::sync::mpsc::Sender<WriteJob>,
     /// First UID not yet reported as \Recent, per mailbox. Kept in memory
     /// (claiming must not cost a durable write per session) and saved on
     /// close; \Recent is advisory and gone from IMAP4rev2.
@@ -125,15 +127,30 @@ impl SqliteStore {
             feed_socket: dir.join("feed.sock"),
             notify_server: std::sync::atomic::AtomicBool::new(false),
         });
-        let (appends, jobs) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(committer(writer.clone(), notes.clone(), jobs));
+        let (writes, jobs) = tokio::sync::mpsc::channel(1024);
+        // The committer gets a thread of its own: each statement is a
+        // round trip to sqlx's connection thread, and waiting behind busy
+        // session tasks for every wake-up made writes several times slower.
+        let commit = committer(writer.clone(), notes.clone(), jobs);
+        std::thread::Builder::new()
+            .name("crispin-commit".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(commit),
+                    // Dropping the job queue fails every write cleanly.
+                    Err(e) => tracing::error!(error = %e, "cannot start the committer"),
+                }
+            })?;
         Ok(SqliteStore {
             writer,
             reader,
             blobs,
             tmp_dir,
             notes,
-            appends,
+            writes,
             recent: std::sync::Mutex::default(),
             index: IndexCache::default(),
         })
@@ -231,6 +248,48 @@ impl SqliteStore {
         }
         self.writer.close().await;
         self.reader.close().await;
+    }
+
+    /// Runs `work` in the group-commit task's next transaction and returns
+    /// its result once that transaction is durable; the change notes are
+    /// published right after the commit, in commit order.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<(T, Vec<Note>)>> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |tx| {
+            Box::pin(async move {
+                match work(tx).await {
+                    Ok((value, notes)) => Pending {
+                        failed: false,
+                        notes,
+                        finish: Box::new(move |commit_error| {
+                            let _ = reply.send(match commit_error {
+                                None => Ok(value),
+                                Some(e) => Err(StoreError::Other(e.to_string())),
+                            });
+                        }),
+                    },
+                    Err(e) => Pending {
+                        failed: true,
+                        notes: Vec::new(),
+                        finish: Box::new(move |_| {
+                            let _ = reply.send(Err(e));
+                        }),
+                    },
+                }
+            })
+        });
+        self.writes
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Other("the store is closed".into()))?;
+        // A dropped reply means the batch failed before this job ran.
+        answer
+            .await
+            .map_err(|_| StoreError::Other("the write was not committed".into()))?
     }
 
     async fn begin(&self) -> Result<Tx> {
@@ -370,6 +429,207 @@ impl SqliteStore {
 
     /// Deletes messages with tombstones at `modseq`; returns the hashes of
     /// blobs no message refers to any more (their files go after commit).
+    async fn store_flags_tx(
+        tx: &mut Tx,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &Flags,
+    ) -> Result<(StoreResult, Vec<Note>)> {
+        let mut result = StoreResult::default();
+        let mut keywords = None;
+        let mut modseq = None;
+        for (uid, old) in Self::flags_of(tx, account, mailbox, uids).await? {
+            let new = old.apply(op, flags);
+            let same = new.system == old.system
+                && new.keywords.len() == old.keywords.len()
+                && new.keywords.iter().all(|k| old.has_keyword(k));
+            if !same {
+                let m = match modseq {
+                    Some(m) => m,
+                    None => {
+                        let m = Self::next_modseq(tx, account, mailbox).await?;
+                        modseq = Some(m);
+                        m
+                    }
+                };
+                sqlx::query(
+                    "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
+                     WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
+                )
+                .bind(i64::from(new.system))
+                .bind(new.keywords_text())
+                .bind(m as i64)
+                .bind(account.0)
+                .bind(mailbox.0)
+                .bind(i64::from(uid))
+                .execute(&mut **tx)
+                .await?;
+                result.changed.push((uid, new.clone()));
+            }
+            result.current.push((uid, new));
+        }
+        if modseq.is_some() {
+            keywords = Self::add_keywords(tx, account, mailbox, &flags.keywords).await?;
+            result.keywords_changed = keywords.is_some();
+        }
+        let mut notes = Vec::new();
+        if let Some(m) = modseq {
+            result.modseq = m;
+            notes.push((
+                account,
+                mailbox,
+                Entry {
+                    modseq: m,
+                    updated: result.changed.clone(),
+                    expunged: Vec::new(),
+                    keywords,
+                },
+            ));
+        }
+        Ok((result, notes))
+    }
+
+    /// Expunges the \\Deleted messages (of `uids`, if given); returns them
+    /// and the blobs left without a reference.
+    async fn expunge_tx(
+        tx: &mut Tx,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: Option<&[u32]>,
+    ) -> Result<((Vec<u32>, Vec<String>), Vec<Note>)> {
+        let deleted: Vec<u32> = sqlx::query_scalar::<_, i64>(
+            "SELECT uid FROM messages WHERE account_id = ? AND mailbox_id = ? AND (flags & 8) != 0
+             ORDER BY uid",
+        )
+        .bind(account.0)
+        .bind(mailbox.0)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|u| u as u32)
+        .filter(|u| uids.is_none_or(|set| set.binary_search(u).is_ok()))
+        .collect();
+        if deleted.is_empty() {
+            return Ok(((deleted, Vec::new()), Vec::new()));
+        }
+        let modseq = Self::next_modseq(tx, account, mailbox).await?;
+        let gone = Self::remove_messages(tx, account, mailbox, &deleted, modseq).await?;
+        let note = (
+            account,
+            mailbox,
+            Entry {
+                modseq,
+                expunged: deleted.clone(),
+                ..Entry::default()
+            },
+        );
+        Ok(((deleted, gone), vec![note]))
+    }
+
+    async fn copy_tx(
+        tx: &mut Tx,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[u32],
+        to: MailboxId,
+        is_move: bool,
+    ) -> Result<(CopyResult, Vec<Note>)> {
+        let sources = Self::flags_of(tx, account, from, uids).await?;
+        let count = sources.len() as i64;
+        let row = sqlx::query(
+            "UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1
+             WHERE account_id = ? AND mailbox_id = ?
+             RETURNING uid_next - ?, highest_modseq, uid_validity",
+        )
+        .bind(count)
+        .bind(account.0)
+        .bind(to.0)
+        .bind(count)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NoMailbox)?;
+        let first_uid = row.get::<i64, _>(0);
+        let dest_modseq = row.get::<i64, _>(1);
+        let mut result = CopyResult {
+            uid_validity: row.get::<i64, _>(2) as u32,
+            pairs: Vec::with_capacity(sources.len()),
+            dest_modseq: dest_modseq as u64,
+        };
+        let mut keywords: Vec<String> = Vec::new();
+        for (i, (uid, flags)) in sources.iter().enumerate() {
+            let new_uid = first_uid + i as i64;
+            // MOVE keeps \Recent semantics aside; the copy gets the flags.
+            sqlx::query(
+                "INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords,
+                                       internal_date, internal_tz, size, hash)
+                 SELECT account_id, ?, ?, ?, flags, keywords, internal_date, internal_tz, size, hash
+                 FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
+            )
+            .bind(to.0)
+            .bind(new_uid)
+            .bind(dest_modseq)
+            .bind(account.0)
+            .bind(from.0)
+            .bind(i64::from(*uid))
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "UPDATE blobs SET refcount = refcount + 1 WHERE account_id = ? AND hash =
+                 (SELECT hash FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?)",
+            )
+            .bind(account.0)
+            .bind(account.0)
+            .bind(from.0)
+            .bind(i64::from(*uid))
+            .execute(&mut **tx)
+            .await?;
+            for k in &flags.keywords {
+                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                    keywords.push(k.clone());
+                }
+            }
+            result.pairs.push((*uid, new_uid as u32));
+        }
+        let dest_keywords = Self::add_keywords(tx, account, to, &keywords).await?;
+        let mut source_modseq = None;
+        if is_move && !sources.is_empty() {
+            let m = Self::next_modseq(tx, account, from).await?;
+            let moved: Vec<u32> = sources.iter().map(|s| s.0).collect();
+            // The copies hold references, so no blob can go here.
+            Self::remove_messages(tx, account, from, &moved, m).await?;
+            source_modseq = Some(m);
+        }
+        let flags_of: HashMap<u32, &Flags> = sources.iter().map(|(u, f)| (*u, f)).collect();
+        let mut notes = vec![(
+            account,
+            to,
+            Entry {
+                modseq: dest_modseq as u64,
+                updated: result
+                    .pairs
+                    .iter()
+                    .filter_map(|(src, dst)| flags_of.get(src).map(|f| (*dst, (*f).clone())))
+                    .collect(),
+                expunged: Vec::new(),
+                keywords: dest_keywords,
+            },
+        )];
+        if let Some(m) = source_modseq {
+            notes.push((
+                account,
+                from,
+                Entry {
+                    modseq: m,
+                    expunged: result.pairs.iter().map(|p| p.0).collect(),
+                    ..Entry::default()
+                },
+            ));
+        }
+        Ok((result, notes))
+    }
+
     async fn remove_messages(
         tx: &mut Tx,
         account: AccountId,
@@ -1124,7 +1384,6 @@ impl Store for SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Other(e.to_string()))??;
-        let (reply, answer) = tokio::sync::oneshot::channel();
         let job = AppendJob {
             account,
             mailbox,
@@ -1133,15 +1392,27 @@ impl Store for SqliteStore {
             flags: message.flags,
             internal_date: message.internal_date,
             skip_if_present: message.skip_if_present,
-            reply,
         };
-        self.appends
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Other("the store is closed".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Other("the store is closed".into()))?
+        self.write(move |tx| {
+            Box::pin(async move {
+                let (appended, keywords) = append_one(tx, &job).await?;
+                let mut notes = Vec::new();
+                if !appended.duplicate {
+                    notes.push((
+                        account,
+                        mailbox,
+                        Entry {
+                            modseq: appended.modseq,
+                            updated: vec![(appended.uid, job.flags)],
+                            expunged: Vec::new(),
+                            keywords,
+                        },
+                    ));
+                }
+                Ok((appended, notes))
+            })
+        })
+        .await
     }
 
     async fn fetch(
@@ -1269,59 +1540,13 @@ impl Store for SqliteStore {
         op: FlagOp,
         flags: &Flags,
     ) -> Result<StoreResult> {
-        let mut tx = self.begin().await?;
-        let mut result = StoreResult::default();
-        let mut keywords = None;
-        let mut modseq = None;
-        for (uid, old) in Self::flags_of(&mut tx, account, mailbox, uids).await? {
-            let new = old.apply(op, flags);
-            let same = new.system == old.system
-                && new.keywords.len() == old.keywords.len()
-                && new.keywords.iter().all(|k| old.has_keyword(k));
-            if !same {
-                let m = match modseq {
-                    Some(m) => m,
-                    None => {
-                        let m = Self::next_modseq(&mut tx, account, mailbox).await?;
-                        modseq = Some(m);
-                        m
-                    }
-                };
-                sqlx::query(
-                    "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
-                     WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
-                )
-                .bind(i64::from(new.system))
-                .bind(new.keywords_text())
-                .bind(m as i64)
-                .bind(account.0)
-                .bind(mailbox.0)
-                .bind(i64::from(uid))
-                .execute(&mut *tx)
-                .await?;
-                result.changed.push((uid, new.clone()));
-            }
-            result.current.push((uid, new));
-        }
-        if modseq.is_some() {
-            keywords = Self::add_keywords(&mut tx, account, mailbox, &flags.keywords).await?;
-            result.keywords_changed = keywords.is_some();
-        }
-        tx.commit().await?;
-        if let Some(m) = modseq {
-            result.modseq = m;
-            self.committed(
-                account,
-                mailbox,
-                Entry {
-                    modseq: m,
-                    updated: result.changed.clone(),
-                    expunged: Vec::new(),
-                    keywords,
-                },
-            );
-        }
-        Ok(result)
+        let (uids, flags) = (uids.to_vec(), flags.clone());
+        self.write(move |tx| {
+            Box::pin(
+                async move { Self::store_flags_tx(tx, account, mailbox, &uids, op, &flags).await },
+            )
+        })
+        .await
     }
 
     async fn expunge(
@@ -1330,35 +1555,15 @@ impl Store for SqliteStore {
         mailbox: MailboxId,
         uids: Option<&[u32]>,
     ) -> Result<Vec<u32>> {
-        let mut tx = self.begin().await?;
-        let deleted: Vec<u32> = sqlx::query_scalar::<_, i64>(
-            "SELECT uid FROM messages WHERE account_id = ? AND mailbox_id = ? AND (flags & 8) != 0
-             ORDER BY uid",
-        )
-        .bind(account.0)
-        .bind(mailbox.0)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|u| u as u32)
-        .filter(|u| uids.is_none_or(|set| set.binary_search(u).is_ok()))
-        .collect();
-        if deleted.is_empty() {
-            return Ok(deleted);
-        }
-        let modseq = Self::next_modseq(&mut tx, account, mailbox).await?;
-        let gone = Self::remove_messages(&mut tx, account, mailbox, &deleted, modseq).await?;
-        tx.commit().await?;
+        let uids = uids.map(<[u32]>::to_vec);
+        let (deleted, gone) = self
+            .write(move |tx| {
+                Box::pin(
+                    async move { Self::expunge_tx(tx, account, mailbox, uids.as_deref()).await },
+                )
+            })
+            .await?;
         self.remove_files(account, &gone);
-        self.committed(
-            account,
-            mailbox,
-            Entry {
-                modseq,
-                expunged: deleted.clone(),
-                ..Entry::default()
-            },
-        );
         Ok(deleted)
     }
 
@@ -1370,100 +1575,11 @@ impl Store for SqliteStore {
         to: MailboxId,
         is_move: bool,
     ) -> Result<CopyResult> {
-        let mut tx = self.begin().await?;
-        let sources = Self::flags_of(&mut tx, account, from, uids).await?;
-        let count = sources.len() as i64;
-        let row = sqlx::query(
-            "UPDATE mailboxes SET uid_next = uid_next + ?, highest_modseq = highest_modseq + 1
-             WHERE account_id = ? AND mailbox_id = ?
-             RETURNING uid_next - ?, highest_modseq, uid_validity",
-        )
-        .bind(count)
-        .bind(account.0)
-        .bind(to.0)
-        .bind(count)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NoMailbox)?;
-        let first_uid = row.get::<i64, _>(0);
-        let dest_modseq = row.get::<i64, _>(1);
-        let mut result = CopyResult {
-            uid_validity: row.get::<i64, _>(2) as u32,
-            pairs: Vec::with_capacity(sources.len()),
-            dest_modseq: dest_modseq as u64,
-        };
-        let mut keywords: Vec<String> = Vec::new();
-        for (i, (uid, flags)) in sources.iter().enumerate() {
-            let new_uid = first_uid + i as i64;
-            // MOVE keeps \Recent semantics aside; the copy gets the flags.
-            sqlx::query(
-                "INSERT INTO messages (account_id, mailbox_id, uid, modseq, flags, keywords,
-                                       internal_date, internal_tz, size, hash)
-                 SELECT account_id, ?, ?, ?, flags, keywords, internal_date, internal_tz, size, hash
-                 FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
-            )
-            .bind(to.0)
-            .bind(new_uid)
-            .bind(dest_modseq)
-            .bind(account.0)
-            .bind(from.0)
-            .bind(i64::from(*uid))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE blobs SET refcount = refcount + 1 WHERE account_id = ? AND hash =
-                 (SELECT hash FROM messages WHERE account_id = ? AND mailbox_id = ? AND uid = ?)",
-            )
-            .bind(account.0)
-            .bind(account.0)
-            .bind(from.0)
-            .bind(i64::from(*uid))
-            .execute(&mut *tx)
-            .await?;
-            for k in &flags.keywords {
-                if !keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                    keywords.push(k.clone());
-                }
-            }
-            result.pairs.push((*uid, new_uid as u32));
-        }
-        let dest_keywords = Self::add_keywords(&mut tx, account, to, &keywords).await?;
-        let mut source_modseq = None;
-        if is_move && !sources.is_empty() {
-            let m = Self::next_modseq(&mut tx, account, from).await?;
-            let moved: Vec<u32> = sources.iter().map(|s| s.0).collect();
-            // The copies hold references, so no blob can go here.
-            Self::remove_messages(&mut tx, account, from, &moved, m).await?;
-            source_modseq = Some(m);
-        }
-        tx.commit().await?;
-        let flags_of: HashMap<u32, &Flags> = sources.iter().map(|(u, f)| (*u, f)).collect();
-        self.committed(
-            account,
-            to,
-            Entry {
-                modseq: dest_modseq as u64,
-                updated: result
-                    .pairs
-                    .iter()
-                    .filter_map(|(src, dst)| flags_of.get(src).map(|f| (*dst, (*f).clone())))
-                    .collect(),
-                expunged: Vec::new(),
-                keywords: dest_keywords,
-            },
-        );
-        if let Some(m) = source_modseq {
-            self.committed(
-                account,
-                from,
-                Entry {
-                    modseq: m,
-                    expunged: result.pairs.iter().map(|p| p.0).collect(),
-                    ..Entry::default()
-                },
-            );
-        }
-        Ok(result)
+        let uids = uids.to_vec();
+        self.write(move |tx| {
+            Box::pin(async move { Self::copy_tx(tx, account, from, &uids, to, is_move).await })
+        })
+        .await
     }
 
     async fn search(
@@ -1550,19 +1666,36 @@ struct AppendJob {
     flags: Flags,
     internal_date: DateTime<FixedOffset>,
     skip_if_present: bool,
-    reply: tokio::sync::oneshot::Sender<Result<Appended>>,
 }
 
 type AppendOutcome = Result<(Appended, Option<Vec<String>>)>;
 
-/// Group commit: appends that arrive while a commit is being made durable
-/// share the next transaction, so concurrent deliveries pay one fsync
-/// between them instead of one each. Each append is a savepoint: one that
+/// A committed change to one mailbox, for the change log and feed.
+type Note = (AccountId, MailboxId, Entry);
+
+/// A write for the group-commit task: it runs inside the shared
+/// transaction and leaves what is to happen once that is durable.
+type WriteJob = Box<dyn for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Pending> + Send>;
+
+/// A write that ran, waiting for its batch to commit.
+struct Pending {
+    /// The write failed: its savepoint is rolled back, its error reported.
+    failed: bool,
+    notes: Vec<Note>,
+    finish: Finish,
+}
+
+/// Answers the caller; given the commit's error, if it failed.
+type Finish = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+/// Group commit: writes that arrive while a commit is being made durable
+/// share the next transaction, so concurrent sessions pay one fsync
+/// between them instead of one each. Each write is a savepoint: one that
 /// fails (say, its mailbox was just deleted) does not undo the others.
 async fn committer(
     writer: SqlitePool,
     notes: Arc<Notifier>,
-    mut jobs: tokio::sync::mpsc::Receiver<AppendJob>,
+    mut jobs: tokio::sync::mpsc::Receiver<WriteJob>,
 ) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
@@ -1572,60 +1705,68 @@ async fn committer(
                 Err(_) => break,
             }
         }
-        match commit_batch(&writer, &batch).await {
-            Ok(results) => {
-                for (job, result) in batch.into_iter().zip(results) {
-                    if let Ok((appended, keywords)) = &result
-                        && !appended.duplicate
-                    {
-                        notes.committed(
-                            job.account,
-                            job.mailbox,
-                            Entry {
-                                modseq: appended.modseq,
-                                updated: vec![(appended.uid, job.flags.clone())],
-                                expunged: Vec::new(),
-                                keywords: keywords.clone(),
-                            },
-                        );
+        let mut done = Vec::with_capacity(batch.len());
+        match commit_batch(&writer, batch, &mut done).await {
+            Ok(()) => {
+                for p in done {
+                    if !p.failed {
+                        for (account, mailbox, entry) in p.notes {
+                            notes.committed(account, mailbox, entry);
+                        }
                     }
-                    let _ = job.reply.send(result.map(|r| r.0));
+                    (p.finish)(None);
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "append batch failed");
-                for job in batch {
-                    let _ = job.reply.send(Err(StoreError::Other(e.to_string())));
+                tracing::error!(error = %e, "write batch failed");
+                // Jobs that never ran are dropped, which answers them too.
+                for p in done {
+                    (p.finish)(Some(&e));
                 }
             }
         }
     }
 }
 
-async fn commit_batch(writer: &SqlitePool, batch: &[AppendJob]) -> Result<Vec<AppendOutcome>> {
+async fn commit_batch(
+    writer: &SqlitePool,
+    batch: Vec<WriteJob>,
+    done: &mut Vec<Pending>,
+) -> Result<()> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let mut results = Vec::with_capacity(batch.len());
-    // A lone append needs no savepoint: its failure rolls back the whole.
-    if let [job] = batch {
-        let result = append_one(&mut tx, job).await;
-        if result.is_err() {
-            tx.rollback().await?;
-            return Ok(vec![result]);
+    // A lone write needs no savepoint: its failure rolls back the whole.
+    if batch.len() == 1 {
+        for job in batch {
+            let p = job(&mut tx).await;
+            let failed = p.failed;
+            done.push(p);
+            if failed {
+                tx.rollback().await?;
+                return Ok(());
+            }
         }
         tx.commit().await?;
-        return Ok(vec![result]);
+        return Ok(());
     }
-    for job in batch {
-        sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
-        let result = append_one(&mut tx, job).await;
-        if result.is_err() {
-            sqlx::query("ROLLBACK TO append").execute(&mut *tx).await?;
-        }
-        sqlx::query("RELEASE append").execute(&mut *tx).await?;
-        results.push(result);
+    // Every statement is a round trip to the connection's thread, so the
+    // savepoint bookkeeping rides along with its neighbours where it can;
+    // COMMIT releases the last savepoint.
+    let last = batch.len() - 1;
+    sqlx::raw_sql("SAVEPOINT write").execute(&mut *tx).await?;
+    for (i, job) in batch.into_iter().enumerate() {
+        let p = job(&mut tx).await;
+        let failed = p.failed;
+        done.push(p);
+        let next = match (failed, i == last) {
+            (false, false) => "RELEASE write; SAVEPOINT write",
+            (true, false) => "ROLLBACK TO write; RELEASE write; SAVEPOINT write",
+            (true, true) => "ROLLBACK TO write",
+            (false, true) => continue,
+        };
+        sqlx::raw_sql(next).execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(results)
+    Ok(())
 }
 
 async fn append_one(tx: &mut Tx, job: &AppendJob) -> AppendOutcome {

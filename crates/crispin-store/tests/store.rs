@@ -51,6 +51,93 @@ async fn concurrent_appends_share_commits_and_fail_alone() {
     assert_eq!(snap.uids, expected);
 }
 
+/// STORE, EXPUNGE, COPY and APPEND from many sessions share transactions;
+/// each still gets exactly its own result, a failing one (a mailbox that
+/// does not exist) fails alone, and the change log sees every change.
+#[tokio::test]
+async fn mixed_concurrent_writes_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let account = store
+        .create_account("a", &Credentials::default())
+        .await
+        .unwrap();
+    let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap().id;
+    let trash = store.mailbox(account, "Trash").await.unwrap().unwrap().id;
+    for i in 0..40 {
+        store.append(account, inbox, msg(i, 50)).await.unwrap();
+    }
+    let start = store.status(account, inbox).await.unwrap().highest_modseq;
+    let deleted = Flags {
+        system: flag::DELETED,
+        keywords: Vec::new(),
+    };
+    let seen = Flags {
+        system: flag::SEEN,
+        keywords: vec!["$Work".into()],
+    };
+    let mut tasks: Vec<tokio::task::JoinHandle<Result<&str>>> = Vec::new();
+    for uid in 1..=40u32 {
+        let store = store.clone();
+        let (seen, deleted) = (seen.clone(), deleted.clone());
+        tasks.push(tokio::spawn(async move {
+            match uid % 4 {
+                // \Deleted on every fourth, then expunge just that one.
+                0 => {
+                    let r = store
+                        .store_flags(account, inbox, &[uid], FlagOp::Add, &deleted)
+                        .await?;
+                    assert_eq!(r.changed.len(), 1);
+                    let gone = store.expunge(account, inbox, Some(&[uid])).await?;
+                    assert_eq!(gone, vec![uid]);
+                    Ok("expunged")
+                }
+                1 => {
+                    let r = store
+                        .store_flags(account, inbox, &[uid], FlagOp::Add, &seen)
+                        .await?;
+                    assert_eq!(r.changed, vec![(uid, seen)]);
+                    Ok("seen")
+                }
+                2 => {
+                    let r = store.copy(account, inbox, &[uid], trash, false).await?;
+                    assert_eq!(r.pairs.len(), 1);
+                    Ok("copied")
+                }
+                _ => {
+                    let r = store
+                        .copy(account, inbox, &[uid], MailboxId(9999), false)
+                        .await;
+                    assert!(matches!(r, Err(StoreError::NoMailbox)), "{r:?}");
+                    Ok("failed alone")
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let snap = store.snapshot(account, inbox).await.unwrap();
+    let expected: Vec<u32> = (1..=40).filter(|u| u % 4 != 0).collect();
+    assert_eq!(snap.uids, expected);
+    assert_eq!(store.snapshot(account, trash).await.unwrap().uids.len(), 10);
+    let changes = store
+        .changes_since(account, inbox, start, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        changes.expunged,
+        (1..=10).map(|i| i * 4).collect::<Vec<u32>>()
+    );
+    let seen_uids: Vec<u32> = changes
+        .updated
+        .iter()
+        .filter(|(_, f, _)| f.system & flag::SEEN != 0)
+        .map(|(u, _, _)| *u)
+        .collect();
+    assert_eq!(seen_uids, (0..10).map(|i| i * 4 + 1).collect::<Vec<u32>>());
+}
+
 #[tokio::test]
 async fn small_messages_inline_large_ones_as_files() {
     let dir = tempfile::tempdir().unwrap();
