@@ -18,11 +18,14 @@ impl Session {
         let config = self.ctx.config.clone();
         let shutdown = self.ctx.shutdown.clone();
         let mut watch = self.selected.as_ref().map(|s| s.watch.clone());
-        let mut keepalive = Instant::now() + config.idle_keepalive;
-        let mut recheck = Instant::now() + config.idle_recheck;
+        // The timers live across wake-ups: with thousands of idlers woken
+        // by one delivery, re-arming three timers per wake-up is real work.
+        let keepalive = sleep_until(Instant::now() + config.idle_keepalive);
+        let recheck = sleep_until(Instant::now() + config.idle_recheck);
         // RFC 3501's autologout applies while idling too; keepalives from
         // us do not count as client activity.
-        let logout_at = Instant::now() + config.autologout;
+        let logout_at = sleep_until(Instant::now() + config.autologout);
+        tokio::pin!(keepalive, recheck, logout_at);
         loop {
             let changed = async {
                 match watch.as_mut() {
@@ -52,19 +55,19 @@ impl Session {
                     }
                     self.conn.flush().await?;
                 }
-                _ = sleep_until(recheck) => {
-                    recheck = Instant::now() + config.idle_recheck;
+                _ = &mut recheck => {
+                    recheck.as_mut().reset(Instant::now() + config.idle_recheck);
                     if let Err(e) = self.sync(true, true).await {
                         return self.idle_sync_failed(e).await;
                     }
                     self.conn.flush().await?;
                 }
-                _ = sleep_until(keepalive) => {
-                    keepalive = Instant::now() + config.idle_keepalive;
+                _ = &mut keepalive => {
+                    keepalive.as_mut().reset(Instant::now() + config.idle_keepalive);
                     self.untagged("OK Still here");
                     self.conn.flush().await?;
                 }
-                _ = sleep_until(logout_at) => {
+                _ = &mut logout_at => {
                     self.untagged("BYE Autologout: idle for too long");
                     self.conn.flush().await?;
                     return Err(io::ErrorKind::TimedOut.into());
