@@ -1,6 +1,7 @@
 //! FETCH: metadata comes from what ingest stored (never a re-parse);
 //! body sections are byte ranges of the stored message, streamed.
 
+use crate::selected::Msg;
 use crate::session::{Session, Status, store_error};
 use crispin_proto::response::write_literal_header;
 use crispin_proto::{FetchAttr, Section, SectionText, SequenceSet};
@@ -143,12 +144,27 @@ impl Session {
         let mark_seen = !sel.read_only && items.iter().any(sets_seen);
         let mailbox = sel.info.id;
         let account = self.account_id();
-        for chunk in msgs.chunks(BATCH) {
+        // The next batch is read from the store while this one is being
+        // written out, so database and formatting work overlap on big
+        // FETCHes.
+        let store = self.ctx.store.clone();
+        let read = |chunk: &[Msg]| {
+            let store = store.clone();
             let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
-            let mut records = match self.ctx.store.fetch(account, mailbox, &uids, need).await {
-                Ok(r) => r,
-                Err(e) => return Ok(store_error(e)),
+            tokio::spawn(async move { store.fetch(account, mailbox, &uids, need).await })
+        };
+        let mut chunks = msgs.chunks(BATCH);
+        let mut next = chunks.next().map(read);
+        while let Some(pending) = next.take() {
+            let mut records = match pending.await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Ok(store_error(e)),
+                Err(e) => {
+                    tracing::error!(error = %e, "FETCH read task failed");
+                    return Ok(Status::no("[SERVERBUG] FETCH failed"));
+                }
             };
+            next = chunks.next().map(read);
             let mut newly_seen = Vec::new();
             if mark_seen {
                 let unseen: Vec<u32> = records

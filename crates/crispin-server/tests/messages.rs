@@ -2028,8 +2028,9 @@ async fn search_non_ascii_case_insensitive() {
 async fn many_messages_fetched_in_order() {
     let server = TestServer::start().await;
     let mut c = server.login("alice").await;
-    // Pipelined non-synchronising APPENDs, one of them failing midway.
-    const N: usize = 520;
+    // Pipelined non-synchronising APPENDs, one of them failing midway;
+    // enough messages for FETCH to read the store in several batches.
+    const N: usize = 2100;
     let mut bytes = Vec::new();
     for i in 1..=N {
         let m = message(&format!("n{i:04}"), &format!("text {i}"));
@@ -2060,6 +2061,20 @@ async fn many_messages_fetched_in_order() {
     for (i, l) in f.iter().enumerate() {
         let n = i + 1;
         assert!(l.starts_with(&format!("* {n} FETCH (UID {n} ")), "{l}");
+        assert!(l.contains(&format!("Subject: n{n:04}\r\n")), "{l}");
+    }
+    // A sparse set across batches, flags from the index, headers from
+    // the store.
+    let f = c
+        .ok("UID FETCH 3,999:1001,2000,2099:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        .await;
+    let want = [3, 999, 1000, 1001, 2000, 2099, 2100];
+    assert_eq!(f.len(), want.len(), "{f:?}");
+    for (l, n) in f.iter().zip(want) {
+        assert!(
+            l.starts_with(&format!("* {n} FETCH (UID {n} FLAGS (")),
+            "{l}"
+        );
         assert!(l.contains(&format!("Subject: n{n:04}\r\n")), "{l}");
     }
     let s = c.ok("SEARCH ALL").await;

@@ -117,7 +117,14 @@ impl SqliteStore {
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options.read_only(true))
+            // Readers map the file: whole-mailbox FETCH and SEARCH then read
+            // pages in place instead of a pread and a copy per page. (The
+            // writer does not: remapping a growing file slowed commits.)
+            .connect_with(
+                options
+                    .read_only(true)
+                    .pragma("mmap_size", (1u64 << 30).to_string()),
+            )
             .await?;
         let tmp_dir = dir.join("tmp");
         let blobs = Arc::new(BlobFiles::open(&dir.join("blobs"), &tmp_dir)?);
@@ -1422,84 +1429,95 @@ impl Store for SqliteStore {
         uids: &[u32],
         need: FetchNeed,
     ) -> Result<Vec<MessageRecord>> {
+        // Flags, dates, sizes and content addresses come from the mailbox
+        // index; only the per-message metadata is read here, one or two
+        // columns a row (every column sqlx hands over costs an allocation).
+        let index = self.mailbox_index(account, mailbox).await?;
+        let entries = index.select(uids);
+        let record = |e: &IndexEntry| MessageRecord {
+            uid: e.uid,
+            flags: e.flags.clone(),
+            modseq: e.modseq,
+            internal_date: to_date(e.internal_date, i64::from(e.internal_tz)),
+            size: e.size,
+            blob: e.hash.clone(),
+            meta: None,
+            rendered: None,
+            header: None,
+        };
         if !need.meta && !need.header && !need.rendered {
-            let index = self.mailbox_index(account, mailbox).await?;
-            return Ok(index
-                .select(uids)
-                .into_iter()
-                .map(|e| MessageRecord {
-                    uid: e.uid,
-                    flags: e.flags.clone(),
-                    modseq: e.modseq,
-                    internal_date: to_date(e.internal_date, i64::from(e.internal_tz)),
-                    size: e.size,
-                    blob: e.hash.clone(),
-                    meta: None,
-                    rendered: None,
-                    header: None,
-                })
-                .collect());
+            return Ok(entries.into_iter().map(record).collect());
         }
-        let mut out = Vec::with_capacity(uids.len());
-        for chunk in uids.chunks(FETCH_BATCH) {
-            let (Some(&first), Some(&last)) = (chunk.first(), chunk.last()) else {
+        let mut columns = String::from("m.uid");
+        for (wanted, column) in [
+            (need.meta, ", b.meta"),
+            (need.header, ", b.header"),
+            (need.rendered, ", b.imap"),
+        ] {
+            if wanted {
+                columns.push_str(column);
+            }
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(FETCH_BATCH) {
+            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
                 continue;
             };
             // A dense run (1:* and the like) is a range scan of the primary
             // key; a sparse set is looked up UID by UID.
-            let dense = u64::from(last - first) < 2 * chunk.len() as u64;
+            let dense = u64::from(last.uid - first.uid) < 2 * chunk.len() as u64;
             let filter = if dense {
                 "m.uid BETWEEN ?3 AND ?4"
             } else {
                 "m.uid IN (SELECT value FROM json_each(?5))"
             };
             let sql = format!(
-                "SELECT m.uid, m.flags, m.keywords, m.modseq, m.internal_date, m.internal_tz,
-                        m.size, m.hash, CASE WHEN ?6 THEN b.meta END,
-                        CASE WHEN ?7 THEN b.header END, CASE WHEN ?8 THEN b.imap END
+                "SELECT {columns}
                  FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
                  WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND {filter}
                  ORDER BY m.uid"
             );
-            // Only two fixed texts are ever built here.
+            // Built only from the fixed texts above.
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(account.0)
                 .bind(mailbox.0)
-                .bind(i64::from(first))
-                .bind(i64::from(last))
+                .bind(i64::from(first.uid))
+                .bind(i64::from(last.uid))
                 .bind(if dense {
                     String::new()
                 } else {
-                    uid_json(chunk)
+                    let uids: Vec<u32> = chunk.iter().map(|e| e.uid).collect();
+                    uid_json(&uids)
                 })
-                .bind(need.meta)
-                .bind(need.header)
-                .bind(need.rendered)
                 .fetch_all(&self.reader)
                 .await?;
-            let rows = rows
-                .into_iter()
-                .filter(|r| !dense || chunk.binary_search(&(r.get::<i64, _>(0) as u32)).is_ok());
+            // Both are in UID order; a message expunged since the index was
+            // read has no row and is left out.
+            let mut entry = chunk.iter().peekable();
             for r in rows {
-                let meta = match r.get::<Option<&[u8]>, _>(8) {
-                    Some(b) => Some(Arc::new(ingest::decode_meta(b)?)),
-                    None => None,
+                let uid = r.get::<i64, _>(0) as u32;
+                while entry.next_if(|e| e.uid < uid).is_some() {}
+                let Some(e) = entry.next_if(|e| e.uid == uid) else {
+                    continue;
                 };
-                let rendered = match r.get::<Option<&[u8]>, _>(10) {
-                    Some(b) => Some(Arc::new(ingest::decode_rendered(b)?)),
-                    None => None,
-                };
-                out.push(MessageRecord {
-                    uid: r.get::<i64, _>(0) as u32,
-                    flags: Flags::from_parts(r.get(1), r.get::<&str, _>(2)),
-                    modseq: r.get::<i64, _>(3) as u64,
-                    internal_date: to_date(r.get(4), r.get(5)),
-                    size: r.get::<i64, _>(6) as u64,
-                    blob: Arc::from(r.get::<&str, _>(7)),
-                    meta,
-                    rendered,
-                    header: r.get::<Option<Vec<u8>>, _>(9).map(Arc::new),
-                });
+                let mut rec = record(e);
+                let mut col = 1;
+                if need.meta {
+                    if let Some(b) = r.get::<Option<&[u8]>, _>(col) {
+                        rec.meta = Some(Arc::new(ingest::decode_meta(b)?));
+                    }
+                    col += 1;
+                }
+                if need.header {
+                    rec.header = r.get::<Option<Vec<u8>>, _>(col).map(Arc::new);
+                    col += 1;
+                }
+                if need.rendered
+                    && let Some(b) = r.get::<Option<&[u8]>, _>(col)
+                {
+                    rec.rendered = Some(Arc::new(ingest::decode_rendered(b)?));
+                }
+                out.push(rec);
             }
         }
         Ok(out)
