@@ -15,15 +15,21 @@ fn msg(i: usize, size: usize) -> NewMessage {
     }
 }
 
-#[tokio::test]
-async fn concurrent_appends_share_commits_and_fail_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+/// A store in `dir` with account `a`; returns it, the account and INBOX.
+async fn store_with_account(dir: &std::path::Path) -> (Arc<SqliteStore>, AccountId, MailboxId) {
+    let store = Arc::new(SqliteStore::open(dir).await.unwrap());
     let account = store
         .create_account("a", &Credentials::default())
         .await
         .unwrap();
     let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap().id;
+    (store, account, inbox)
+}
+
+#[tokio::test]
+async fn concurrent_appends_share_commits_and_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, account, inbox) = store_with_account(dir.path()).await;
     let mut tasks = Vec::new();
     for i in 0..60 {
         let store = store.clone();
@@ -57,12 +63,7 @@ async fn concurrent_appends_share_commits_and_fail_alone() {
 #[tokio::test]
 async fn mixed_concurrent_writes_share_commits() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-    let account = store
-        .create_account("a", &Credentials::default())
-        .await
-        .unwrap();
-    let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap().id;
+    let (store, account, inbox) = store_with_account(dir.path()).await;
     let trash = store.mailbox(account, "Trash").await.unwrap().unwrap().id;
     for i in 0..40 {
         store.append(account, inbox, msg(i, 50)).await.unwrap();
