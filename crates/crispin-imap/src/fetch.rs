@@ -144,27 +144,29 @@ impl Session {
         let mark_seen = !sel.read_only && items.iter().any(sets_seen);
         let mailbox = sel.info.id;
         let account = self.account_id();
-        // The next batch is read from the store while this one is being
-        // written out, so database and formatting work overlap on big
-        // FETCHes.
+        // The next batch is read from the store (in a task of its own)
+        // while this one is being written out, so database and formatting
+        // work overlap on big FETCHes; the first is read right here.
         let store = self.ctx.store.clone();
-        let read = |chunk: &[Msg]| {
+        let read_ahead = |chunk: &[Msg]| {
             let store = store.clone();
             let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
             tokio::spawn(async move { store.fetch(account, mailbox, &uids, need).await })
         };
         let mut chunks = msgs.chunks(BATCH);
-        let mut next = chunks.next().map(read);
-        while let Some(pending) = next.take() {
-            let mut records = match pending.await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return Ok(store_error(e)),
-                Err(e) => {
-                    tracing::error!(error = %e, "FETCH read task failed");
-                    return Ok(Status::no("[SERVERBUG] FETCH failed"));
-                }
+        let mut current = match chunks.next() {
+            Some(chunk) => {
+                let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+                Some(self.ctx.store.fetch(account, mailbox, &uids, need).await)
+            }
+            None => None,
+        };
+        while let Some(result) = current.take() {
+            let mut records = match result {
+                Ok(r) => r,
+                Err(e) => return Ok(store_error(e)),
             };
-            next = chunks.next().map(read);
+            let next = chunks.next().map(read_ahead);
             let mut newly_seen = Vec::new();
             if mark_seen {
                 let unseen: Vec<u32> = records
@@ -206,6 +208,13 @@ impl Session {
                     newly_seen.contains(&rec.uid) && !items.contains(&FetchAttr::Flags);
                 self.write_fetch(seq, rec, &items, with_flags).await?;
                 self.conn.flush_if_large().await?;
+            }
+            if let Some(task) = next {
+                current = Some(task.await.unwrap_or_else(|e| {
+                    Err(crispin_store::StoreError::Other(format!(
+                        "FETCH read task failed: {e}"
+                    )))
+                }));
             }
         }
         Ok(Status::ok("FETCH completed"))

@@ -819,14 +819,19 @@ impl SqliteStore {
             WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND m.modseq > ?3
             ORDER BY m.uid";
         let cached = self.index.get(account, mailbox);
-        let mut tx = self.reader.begin().await?;
+        let mut conn = self.reader.acquire().await?;
+        // The usual case, an index that is current, costs one statement;
+        // only a refresh needs a transaction (rows consistent with modseq).
+        if let Some(c) = &cached {
+            let (_, highest_modseq, _, _) =
+                Self::mailbox_keywords(&mut conn, account, mailbox).await?;
+            if c.modseq == highest_modseq {
+                return Ok(c.clone());
+            }
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let (keywords, highest_modseq, uid_validity, uid_next) =
             Self::mailbox_keywords(&mut tx, account, mailbox).await?;
-        if let Some(c) = &cached
-            && c.modseq == highest_modseq
-        {
-            return Ok(c.clone());
-        }
         let since = cached.as_ref().map_or(0, |c| c.modseq);
         let rows = sqlx::query(COLUMNS)
             .bind(account.0)
