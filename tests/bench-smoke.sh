@@ -13,12 +13,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
 
-step() { printf '\n==> %s\n' "$*"; }
+# shellcheck source=tests/lib.sh
+. "$here/lib.sh"
 
 step "cargo build -p crispin -p crispin-bench"
 cargo build -p crispin -p crispin-bench
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target_dir=$(target_dir)
 bin="$target_dir/debug/crispin"
 bench="$target_dir/debug/crispin-bench"
 for b in "$bin" "$bench"; do
@@ -41,7 +41,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 lmtp_port=$(free_port)
 config="$work/crispin.toml"
@@ -79,26 +78,7 @@ step "starting crispin on 127.0.0.1:$port (LMTP $lmtp_port)"
 "$bin" --config "$config" serve >"$work/server.log" 2>&1 &
 server_pid=$!
 
-if ! python3 - "$port" "$server_pid" <<'EOF'; then
-import os, socket, sys, time
-port, pid = int(sys.argv[1]), int(sys.argv[2])
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        sys.exit("the server exited during start-up")
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.05)
-sys.exit("the server did not open its port within 60 s")
-EOF
-    echo "--- server log ---"
-    cat "$work/server.log"
-    exit 1
-fi
+wait_for_port "$port" "$server_pid" "$work/server.log" || exit 1
 
 step "crispin-bench smoke"
 status=0

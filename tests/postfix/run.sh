@@ -7,6 +7,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
+# shellcheck source=tests/lib.sh
+. "$here/../lib.sh"
 
 if ! command -v postfix >/dev/null; then
   echo "installing postfix"
@@ -16,8 +18,7 @@ if ! command -v postfix >/dev/null; then
 fi
 
 cargo build -q -p crispin
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target_dir=$(target_dir)
 bin="$target_dir/debug/crispin"
 
 work=$(mktemp -d /tmp/crispin-postfix.XXXXXX)
@@ -31,7 +32,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 imap_port=$(free_port)
 lmtp_port=$(free_port)
 smtp_port=$(free_port)

@@ -189,9 +189,10 @@ impl Session {
                             if let Some(sel) = self.selected.as_mut() {
                                 sel.own_change(r.modseq);
                             }
+                            // Records and changes both come in UID order.
                             for (u, f) in r.changed {
-                                if let Some(rec) = records.iter_mut().find(|x| x.uid == u) {
-                                    rec.flags = f;
+                                if let Ok(i) = records.binary_search_by_key(&u, |x| x.uid) {
+                                    records[i].flags = f;
                                 }
                                 newly_seen.push(u);
                             }
@@ -204,8 +205,8 @@ impl Session {
                 let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(rec.uid)) else {
                     continue;
                 };
-                let with_flags =
-                    newly_seen.contains(&rec.uid) && !items.contains(&FetchAttr::Flags);
+                let with_flags = newly_seen.binary_search(&rec.uid).is_ok()
+                    && !items.contains(&FetchAttr::Flags);
                 self.write_fetch(seq, rec, &items, with_flags).await?;
                 self.conn.flush_if_large().await?;
             }

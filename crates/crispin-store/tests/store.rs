@@ -142,12 +142,7 @@ async fn mixed_concurrent_writes_share_commits() {
 #[tokio::test]
 async fn small_messages_inline_large_ones_as_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
-    let account = store
-        .create_account("a", &Credentials::default())
-        .await
-        .unwrap();
-    let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap().id;
+    let (store, account, inbox) = store_with_account(dir.path()).await;
     for (i, size) in [(1, 1000), (2, 300_000)] {
         store.append(account, inbox, msg(i, size)).await.unwrap();
     }
@@ -288,12 +283,7 @@ async fn indexed_search_is_exact_and_per_account() {
 #[tokio::test]
 async fn index_follows_other_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let server = SqliteStore::open(dir.path()).await.unwrap();
-    let a = server
-        .create_account("a", &Credentials::default())
-        .await
-        .unwrap();
-    let inbox = server.mailbox(a, "INBOX").await.unwrap().unwrap().id;
+    let (server, a, inbox) = store_with_account(dir.path()).await;
     server.append(a, inbox, msg(1, 10)).await.unwrap();
     assert_eq!(server.snapshot(a, inbox).await.unwrap().uids, vec![1]);
     let tool = SqliteStore::open(dir.path()).await.unwrap();
