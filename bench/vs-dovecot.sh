@@ -20,6 +20,8 @@
 #   PASSES=3              passes of each scenario (medians are reported)
 #   DURATION=20           seconds per `mixed` client count and mode
 #   INGEST_DURATION=$DURATION  seconds per `ingest` combination
+#   BIN_DIR=              take crispin and crispin-bench from here (a saved
+#                         build, to compare two) instead of building them
 #   MIX_CLIENTS=10,50     client counts for `mixed`
 #   MIX_MESSAGES=200      messages in each `mixed` user's INBOX
 #   INGEST_WRITERS=1,10   writer counts for `ingest`
@@ -91,13 +93,17 @@ mail_gid=$(id -g "$DOVECOT_USER")
 dovecot_version=$(dovecot --version 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- build
-step "cargo build --release -p crispin -p crispin-bench"
-cargo build --release -p crispin -p crispin-bench
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-crispin="$target_dir/release/crispin"
-bench="$target_dir/release/crispin-bench"
-[ -x "$crispin" ] && [ -x "$bench" ] || die "binaries missing in $target_dir/release"
+if [ -n "${BIN_DIR:-}" ]; then
+    bin_dir=$BIN_DIR
+else
+    step "cargo build --release -p crispin -p crispin-bench"
+    cargo build --release -p crispin -p crispin-bench
+    bin_dir=$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release
+fi
+crispin="$bin_dir/crispin"
+bench="$bin_dir/crispin-bench"
+[ -x "$crispin" ] && [ -x "$bench" ] || die "binaries missing in $bin_dir"
 
 # ---------------------------------------------------------------- work dir, cleanup
 work=${WORK_DIR:-$(mktemp -d /var/tmp/crispin-vs-dovecot.XXXXXX)}

@@ -100,6 +100,9 @@ pub struct IndexCache {
 #[derive(Default)]
 struct Cache {
     map: HashMap<MailboxId, Arc<MailboxIndex>>,
+    /// The highest modseq committed per mailbox that this process has
+    /// heard of (its own commits, and other processes' by notice).
+    known: HashMap<MailboxId, u64>,
     order: VecDeque<MailboxId>,
     entries: usize,
 }
@@ -112,6 +115,25 @@ impl IndexCache {
             .get(&mailbox)
             .filter(|i| i.account == account)
             .cloned()
+    }
+
+    /// The cached index if nothing has been committed to the mailbox since
+    /// it was read, which then costs no database round trip at all.
+    pub fn current(&self, account: AccountId, mailbox: MailboxId) -> Option<Arc<MailboxIndex>> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let known = inner.known.get(&mailbox).copied().unwrap_or(0);
+        inner
+            .map
+            .get(&mailbox)
+            .filter(|i| i.account == account && i.modseq >= known)
+            .cloned()
+    }
+
+    /// Called for every committed change, before anyone is told of it.
+    pub fn changed(&self, mailbox: MailboxId, modseq: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let known = inner.known.entry(mailbox).or_insert(0);
+        *known = (*known).max(modseq);
     }
 
     /// Keeps `index` unless a newer one is already there.
@@ -199,5 +221,29 @@ mod tests {
         assert!(cache.get(AccountId(2), MailboxId(1)).is_none());
         cache.forget(MailboxId(1));
         assert!(cache.get(AccountId(1), MailboxId(1)).is_none());
+    }
+
+    #[test]
+    fn current_until_a_newer_change_is_heard_of() {
+        let cache = IndexCache::default();
+        let idx = Arc::new(MailboxIndex {
+            account: AccountId(1),
+            modseq: 5,
+            uid_validity: 1,
+            uid_next: 1,
+            keywords: vec![],
+            entries: vec![],
+        });
+        cache.put(MailboxId(1), idx);
+        assert!(cache.current(AccountId(1), MailboxId(1)).is_some());
+        assert!(cache.current(AccountId(2), MailboxId(1)).is_none());
+        // A change the index already holds, or one to another mailbox.
+        cache.changed(MailboxId(1), 5);
+        cache.changed(MailboxId(2), 9);
+        assert!(cache.current(AccountId(1), MailboxId(1)).is_some());
+        cache.changed(MailboxId(1), 6);
+        assert!(cache.current(AccountId(1), MailboxId(1)).is_none());
+        // Still there to refresh from.
+        assert!(cache.get(AccountId(1), MailboxId(1)).is_some());
     }
 }

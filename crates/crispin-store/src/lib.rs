@@ -9,9 +9,11 @@
 
 pub mod blob;
 pub mod changelog;
+mod commit;
 pub mod feed;
 pub mod index;
 pub mod ingest;
+mod readers;
 pub mod search;
 pub mod sqlite;
 pub mod types;
@@ -38,6 +40,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]

@@ -328,3 +328,81 @@ async fn index_follows_other_processes() {
     tool.expunge(a, inbox, None).await.unwrap();
     assert_eq!(server.snapshot(a, inbox).await.unwrap().uids, vec![1]);
 }
+
+/// Writes that share a batch index their headers at the end of it: the
+/// index holds exactly the appends that stuck (not those of a write that
+/// failed within the batch) and forgets expunged ones.
+#[tokio::test]
+async fn batched_writes_keep_the_search_index_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, account, inbox) = store_with_account(dir.path()).await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        // Every fifth goes to a mailbox that does not exist.
+        let target = if i % 5 == 2 { MailboxId(9999) } else { inbox };
+        let data = format!("Subject: zebra{i:02}\r\n\r\nbody {i}\r\n").into_bytes();
+        tasks.push(tokio::spawn(async move {
+            let m = NewMessage {
+                data: MessageData::Bytes(data),
+                flags: Flags::default(),
+                internal_date: chrono::Utc::now().fixed_offset(),
+                skip_if_present: false,
+            };
+            (i, store.append(account, target, m).await)
+        }));
+    }
+    let mut uid_of = std::collections::HashMap::new();
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        match r {
+            Ok(a) => {
+                uid_of.insert(i, a.uid);
+            }
+            Err(StoreError::NoMailbox) => assert_eq!(i % 5, 2),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let search = |value: &str| {
+        let q = Query::Header {
+            name: "SUBJECT".into(),
+            value: value.into(),
+        }
+        .normalized();
+        let store = store.clone();
+        async move { store.search(account, inbox, &q).await.unwrap() }
+    };
+    let mut all: Vec<u32> = uid_of.values().copied().collect();
+    all.sort_unstable();
+    assert_eq!(all.len(), 48);
+    assert_eq!(search("zebra").await, all);
+    assert!(search("zebra02").await.is_empty(), "a failed append");
+    assert_eq!(search("zebra13").await, vec![uid_of[&13]]);
+    // Expunge half of them concurrently with more appends.
+    let deleted = Flags {
+        system: flag::DELETED,
+        keywords: Vec::new(),
+    };
+    let odd: Vec<u32> = all.iter().copied().filter(|u| u % 2 == 1).collect();
+    store
+        .store_flags(account, inbox, &odd, FlagOp::Add, &deleted)
+        .await
+        .unwrap();
+    let expunge = {
+        let store = store.clone();
+        tokio::spawn(async move { store.expunge(account, inbox, None).await })
+    };
+    let more: Vec<_> = (60..70)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(account, inbox, msg(i, 10)).await })
+        })
+        .collect();
+    assert_eq!(expunge.await.unwrap().unwrap(), odd);
+    for t in more {
+        t.await.unwrap().unwrap();
+    }
+    let even: Vec<u32> = all.iter().copied().filter(|u| u % 2 == 0).collect();
+    assert_eq!(search("zebra").await, even);
+    assert_eq!(search("m6").await.len(), 10);
+}
