@@ -23,7 +23,7 @@ fn is_wsp(b: u8) -> bool {
 pub(crate) fn line_at(buf: &[u8], pos: usize, end: usize) -> (usize, usize) {
     let end = end.min(buf.len());
     let pos = pos.min(end);
-    match buf[pos..end].iter().position(|&b| b == b'\n') {
+    match memchr::memchr(b'\n', &buf[pos..end]) {
         Some(i) => (pos + i, pos + i + 1),
         None => (end, end),
     }
@@ -79,7 +79,7 @@ pub fn header_fields_iter(block: &[u8]) -> impl Iterator<Item = HeaderField<'_>>
             if first_line.first().copied().is_some_and(is_wsp) {
                 continue;
             }
-            let Some(colon) = first_line.iter().position(|&b| b == b':') else {
+            let Some(colon) = memchr::memchr(b':', first_line) else {
                 continue;
             };
             let name = trim_end(&first_line[..colon]);
