@@ -181,15 +181,16 @@ fn commit_batch(c: &Connection, batch: Vec<WriteJob>, done: &mut Vec<Pending>) -
     Ok(())
 }
 
-/// The JSON array SQLite's `json_each` reads a UID list from.
-pub(crate) fn uid_json(uids: &[u32]) -> String {
-    let mut s = String::with_capacity(uids.len() * 7 + 2);
+/// The JSON array SQLite's `json_each` reads a list of UIDs or ids from.
+pub(crate) fn json_list<T: std::fmt::Display>(items: &[T]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(items.len() * 7 + 2);
     s.push('[');
-    for (i, u) in uids.iter().enumerate() {
+    for (i, x) in items.iter().enumerate() {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&u.to_string());
+        let _ = write!(s, "{x}");
     }
     s.push(']');
     s
@@ -444,7 +445,7 @@ pub(crate) fn rename_mailbox(
         "INSERT OR REPLACE INTO expunged (account_id, mailbox_id, uid, modseq)
          SELECT ?, ?, value, ? FROM json_each(?)",
     )?
-    .execute(params![account.0, src_id, modseq as i64, uid_json(&uids)])?;
+    .execute(params![account.0, src_id, modseq as i64, json_list(&uids)])?;
     let note = (
         account,
         MailboxId(src_id),
@@ -779,7 +780,7 @@ fn remove_messages(
 ) -> Result<Vec<String>> {
     let mut gone = Vec::new();
     for chunk in uids.chunks(UID_CHUNK) {
-        let list = uid_json(chunk);
+        let list = json_list(chunk);
         let per_hash = c
             .prepare_cached(
                 "SELECT hash, COUNT(*) FROM messages WHERE account_id = ? AND mailbox_id = ?
@@ -817,7 +818,7 @@ fn flags_of(
          AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
     )?;
     for chunk in uids.chunks(UID_CHUNK) {
-        let rows = select.query_map(params![account.0, mailbox.0, uid_json(chunk)], |r| {
+        let rows = select.query_map(params![account.0, mailbox.0, json_list(chunk)], |r| {
             Ok((
                 r.get::<_, i64>(0)? as u32,
                 Flags::from_parts(r.get(1)?, r.get_ref(2)?.as_str()?),

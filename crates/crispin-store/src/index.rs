@@ -24,6 +24,8 @@ pub struct IndexEntry {
     /// The Date: header's day as yyyymmdd.
     pub sent_day: Option<i64>,
     pub hash: Arc<str>,
+    /// The content's row in `blobs`: FETCH reads metadata by it.
+    pub blob: i64,
 }
 
 #[derive(Debug)]
@@ -130,7 +132,11 @@ impl IndexCache {
     }
 
     /// Called for every committed change, before anyone is told of it.
+    /// `u64::MAX` says the mailbox was deleted (its id may come back).
     pub fn changed(&self, mailbox: MailboxId, modseq: u64) {
+        if modseq == u64::MAX {
+            return self.forget(mailbox);
+        }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let known = inner.known.entry(mailbox).or_insert(0);
         *known = (*known).max(modseq);
@@ -161,6 +167,7 @@ impl IndexCache {
 
     pub fn forget(&self, mailbox: MailboxId) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.known.remove(&mailbox);
         if let Some(gone) = inner.map.remove(&mailbox) {
             inner.entries -= gone.entries.len();
             inner.order.retain(|m| *m != mailbox);
@@ -182,6 +189,7 @@ mod tests {
             size: 1,
             sent_day: None,
             hash: Arc::from("h"),
+            blob: 1,
         }
     }
 
@@ -245,5 +253,21 @@ mod tests {
         assert!(cache.current(AccountId(1), MailboxId(1)).is_none());
         // Still there to refresh from.
         assert!(cache.get(AccountId(1), MailboxId(1)).is_some());
+        // A deleted mailbox is forgotten, and a new one with its id starts
+        // afresh.
+        cache.changed(MailboxId(1), u64::MAX);
+        assert!(cache.get(AccountId(1), MailboxId(1)).is_none());
+        cache.put(
+            MailboxId(1),
+            Arc::new(MailboxIndex {
+                account: AccountId(1),
+                modseq: 1,
+                uid_validity: 2,
+                uid_next: 1,
+                keywords: vec![],
+                entries: vec![],
+            }),
+        );
+        assert!(cache.current(AccountId(1), MailboxId(1)).is_some());
     }
 }

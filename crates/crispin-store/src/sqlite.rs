@@ -354,7 +354,7 @@ impl SqliteStore {
         mailbox: MailboxId,
     ) -> Result<Arc<MailboxIndex>> {
         const COLUMNS: &str = "SELECT m.uid, m.modseq, m.flags, m.keywords, m.internal_date,
-                   m.internal_tz, m.size, b.sent_day, m.hash
+                   m.internal_tz, m.size, b.sent_day, m.hash, b.rowid
             FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
             WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND m.modseq > ?3
             ORDER BY m.uid";
@@ -407,6 +407,7 @@ impl SqliteStore {
                         size: r.get::<_, i64>(6)? as u64,
                         sent_day: r.get(7)?,
                         hash: Arc::from(r.get_ref(8)?.as_str()?),
+                        blob: r.get(9)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<IndexEntry>>>()?;
@@ -482,7 +483,7 @@ impl SqliteStore {
 /// The per-message metadata a FETCH read, before it joins the index's.
 #[derive(Default)]
 struct Fetched {
-    uid: u32,
+    blob: i64,
     meta: Option<Arc<crispin_mime::MessageMeta>>,
     header: Option<Arc<Vec<u8>>>,
     rendered: Option<Arc<crate::Rendered>>,
@@ -604,7 +605,6 @@ impl Store for SqliteStore {
         self.remove_files(account, &gone);
         // Sessions that have it selected learn it is gone.
         self.notes.log.invalidate(mailbox);
-        self.notes.index.forget(mailbox);
         self.publish(mailbox, u64::MAX);
         Ok(())
     }
@@ -833,50 +833,38 @@ impl Store for SqliteStore {
         if !need.meta && !need.header && !need.rendered {
             return Ok(entries.into_iter().map(record).collect());
         }
-        let mut columns = String::from("m.uid");
+        let mut columns = String::from("rowid");
         for (wanted, column) in [
-            (need.meta, ", b.meta"),
-            (need.header, ", b.header"),
-            (need.rendered, ", b.imap"),
+            (need.meta, ", meta"),
+            (need.header, ", header"),
+            (need.rendered, ", imap"),
         ] {
             if wanted {
                 columns.push_str(column);
             }
         }
+        // By the content's rowid, which the index holds: one lookup a
+        // message instead of a walk of the messages and of the hash index.
+        // (`+` keeps the planner off the account index: it would scan all
+        // of the account's blobs.)
+        let sql = format!(
+            "SELECT {columns} FROM blobs
+             WHERE rowid IN (SELECT value FROM json_each(?1)) AND +account_id = ?2"
+        );
         let mut out = Vec::with_capacity(entries.len());
         for chunk in entries.chunks(FETCH_BATCH) {
-            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
-                continue;
-            };
-            // A dense run (1:* and the like) is a range scan of the primary
-            // key; a sparse set is looked up UID by UID.
-            let dense = u64::from(last.uid - first.uid) < 2 * chunk.len() as u64;
-            let filter = if dense {
-                "m.uid BETWEEN ?3 AND ?4"
-            } else {
-                "m.uid IN (SELECT value FROM json_each(?3))"
-            };
-            let sql = format!(
-                "SELECT {columns}
-                 FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
-                 WHERE m.account_id = ?1 AND m.mailbox_id = ?2 AND {filter}
-                 ORDER BY m.uid"
-            );
-            let (lo, hi) = (i64::from(first.uid), i64::from(last.uid));
-            let list = (!dense).then(|| {
-                let uids: Vec<u32> = chunk.iter().map(|e| e.uid).collect();
-                commit::uid_json(&uids)
-            });
+            let mut ids: Vec<i64> = chunk.iter().map(|e| e.blob).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let list = commit::json_list(&ids);
+            let sql = sql.clone();
             let read = move |c: &rusqlite::Connection| -> Result<Vec<Fetched>> {
                 let mut stmt = c.prepare_cached(&sql)?;
-                let mut rows = match &list {
-                    None => stmt.query(params![account.0, mailbox.0, lo, hi])?,
-                    Some(list) => stmt.query(params![account.0, mailbox.0, list])?,
-                };
+                let mut rows = stmt.query(params![list, account.0])?;
                 let mut got = Vec::new();
                 while let Some(r) = rows.next()? {
                     let mut f = Fetched {
-                        uid: r.get::<_, i64>(0)? as u32,
+                        blob: r.get(0)?,
                         ..Fetched::default()
                     };
                     let mut col = 1;
@@ -897,6 +885,7 @@ impl Store for SqliteStore {
                     }
                     got.push(f);
                 }
+                got.sort_unstable_by_key(|f| f.blob);
                 Ok(got)
             };
             // A few messages are read in place; many, off the runtime.
@@ -905,18 +894,17 @@ impl Store for SqliteStore {
             } else {
                 self.readers.scan(read).await?
             };
-            // Both are in UID order; a message expunged since the index was
-            // read has no row and is left out.
-            let mut entry = chunk.iter().peekable();
-            for f in rows {
-                while entry.next_if(|e| e.uid < f.uid).is_some() {}
-                let Some(e) = entry.next_if(|e| e.uid == f.uid) else {
+            // Content gone since the index was read (its last message was
+            // expunged) has no row: that message is left out.
+            for e in chunk {
+                let Ok(i) = rows.binary_search_by_key(&e.blob, |f| f.blob) else {
                     continue;
                 };
+                let f = &rows[i];
                 out.push(MessageRecord {
-                    meta: f.meta,
-                    header: f.header,
-                    rendered: f.rendered,
+                    meta: f.meta.clone(),
+                    header: f.header.clone(),
+                    rendered: f.rendered.clone(),
                     ..record(e)
                 });
             }
