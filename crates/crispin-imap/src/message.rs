@@ -27,17 +27,30 @@ impl Session {
         date: Option<chrono::DateTime<chrono::FixedOffset>>,
         message: Literal,
     ) -> Status {
-        let flags = match parse_flags(&flags) {
-            Ok(f) => f,
-            Err(s) => return s,
-        };
+        match self.prepare_append(raw, flags, date, message).await {
+            Ok(append) => append.await,
+            Err(status) => status,
+        }
+    }
+
+    /// Checks an APPEND and queues its store write; returns the answer to
+    /// await now or (pipelined APPENDs, see `Session::start_append`)
+    /// alongside others.
+    pub(crate) async fn prepare_append(
+        &mut self,
+        raw: &RawMailbox,
+        flags: Vec<Flag>,
+        date: Option<chrono::DateTime<chrono::FixedOffset>>,
+        message: Literal,
+    ) -> Result<impl Future<Output = Status> + Send + 'static, Status> {
+        let flags = parse_flags(&flags)?;
         if message.is_empty() {
-            return Status::no("Cannot append an empty message");
+            return Err(Status::no("Cannot append an empty message"));
         }
         let info = match self.lookup(raw).await {
             Ok(i) => i,
-            Err(Status::No(_)) => return Status::no("[TRYCREATE] No such mailbox"),
-            Err(s) => return s,
+            Err(Status::No(_)) => return Err(Status::no("[TRYCREATE] No such mailbox")),
+            Err(s) => return Err(s),
         };
         let data = match message {
             Literal::Memory(v) => MessageData::Bytes(v),
@@ -50,13 +63,23 @@ impl Session {
             internal_date,
             skip_if_present: false,
         };
-        match self.ctx.store.append(self.account_id(), info.id, new).await {
-            Ok(a) => Status::ok(format!(
-                "[APPENDUID {} {}] APPEND completed",
-                a.uid_validity, a.uid
-            )),
-            Err(e) => store_error(e),
-        }
+        // Queued here, in command order, so pipelined APPENDs get their
+        // UIDs in the order they were sent.
+        let done = self
+            .ctx
+            .store
+            .append_queued(self.account_id(), info.id, new)
+            .await
+            .map_err(store_error)?;
+        Ok(async move {
+            match done.await {
+                Ok(a) => Status::ok(format!(
+                    "[APPENDUID {} {}] APPEND completed",
+                    a.uid_validity, a.uid
+                )),
+                Err(e) => store_error(e),
+            }
+        })
     }
 
     pub(crate) async fn store(

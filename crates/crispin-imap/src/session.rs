@@ -26,6 +26,9 @@ pub(crate) struct Session {
     pub utf8: bool,
     pub enabled: Vec<String>,
     logout: bool,
+    /// Pipelined APPENDs under way, answered in order before anything
+    /// else (see `start_append`).
+    appending: Vec<(String, tokio::task::JoinHandle<Status>)>,
 }
 
 /// The tagged result of a command.
@@ -62,6 +65,7 @@ pub async fn run_session(ctx: Arc<ImapContext>, stream: Box<dyn Stream>, info: C
         utf8: false,
         enabled: Vec::new(),
         logout: false,
+        appending: Vec::new(),
     };
     if let Err(e) = s.run().await {
         tracing::debug!(peer = %s.info.peer, error = %e, "session ended with an error");
@@ -156,6 +160,7 @@ impl Session {
                 Ok(Err(FrameError::Eof)) => return Ok(()),
                 Ok(Err(FrameError::Io(e))) => return Err(e),
                 Ok(Err(FrameError::LineTooLong { tag })) => {
+                    self.finish_appends().await?;
                     let tag = tag.unwrap_or_else(|| "*".into());
                     self.tagged(&tag, Status::bad("Command line too long"));
                     bad_commands += 1;
@@ -166,6 +171,7 @@ impl Session {
                     is_append,
                     fatal,
                 })) => {
+                    self.finish_appends().await?;
                     let status = if is_append {
                         Status::no("[TOOBIG] Message too large")
                     } else {
@@ -183,13 +189,28 @@ impl Session {
             if let Ok(frame) = frame {
                 match parse_command(frame) {
                     Err(e) => {
+                        self.finish_appends().await?;
                         let tag = e.tag.unwrap_or_else(|| "*".into());
                         self.tagged(&tag, Status::bad(format!("Syntax error: {}", e.message)));
                         bad_commands += 1;
                     }
                     Ok(cmd) => {
                         bad_commands = 0;
-                        self.execute(cmd).await?;
+                        match cmd.body {
+                            CommandBody::Append {
+                                mailbox,
+                                flags,
+                                date,
+                                message,
+                            } if self.authenticated() && self.conn.has_buffered_input() => {
+                                self.start_append(cmd.tag, &mailbox, flags, date, message)
+                                    .await;
+                            }
+                            body => {
+                                self.finish_appends().await?;
+                                self.execute(Command { tag: cmd.tag, body }).await?;
+                            }
+                        }
                     }
                 }
             }
@@ -202,7 +223,65 @@ impl Session {
             }
             // Pipelined commands are answered in one write.
             if !self.conn.has_buffered_input() {
+                self.finish_appends().await?;
                 self.conn.flush().await?;
+            }
+        }
+    }
+
+    /// An APPEND with more commands pipelined behind it: its write starts
+    /// now and is answered once the pipeline is drained, so a client's
+    /// pipelined APPENDs share commits (a session otherwise runs one
+    /// command at a time, and each APPEND would wait for its own fsync).
+    async fn start_append(
+        &mut self,
+        tag: String,
+        mailbox: &crispin_proto::RawMailbox,
+        flags: Vec<crispin_proto::Flag>,
+        date: Option<chrono::DateTime<chrono::FixedOffset>>,
+        message: crispin_proto::Literal,
+    ) {
+        // Queued in command order here; only the answers wait in tasks.
+        let answer = match self.prepare_append(mailbox, flags, date, message).await {
+            Ok(append) => tokio::spawn(append),
+            Err(status) => tokio::spawn(std::future::ready(status)),
+        };
+        self.appending.push((tag, answer));
+    }
+
+    /// Answers the pipelined APPENDs under way, in order, after the
+    /// selected mailbox's news (as after any APPEND).
+    async fn finish_appends(&mut self) -> io::Result<()> {
+        if self.appending.is_empty() {
+            return Ok(());
+        }
+        let mut answers = Vec::with_capacity(self.appending.len());
+        for (tag, answer) in std::mem::take(&mut self.appending) {
+            let status = answer.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "APPEND task failed");
+                Status::no("[SERVERBUG] Internal error, the command was not completed")
+            });
+            answers.push((tag, status));
+        }
+        let news = if self.selected.is_some() {
+            self.sync(true, false).await
+        } else {
+            Ok(())
+        };
+        for (tag, status) in answers {
+            self.tagged(&tag, status);
+        }
+        match news {
+            Ok(()) => Ok(()),
+            Err(SyncError::Io(e)) => Err(e),
+            Err(SyncError::Gone) => {
+                self.untagged("BYE The selected mailbox was deleted");
+                self.logout = true;
+                Ok(())
+            }
+            Err(SyncError::Store(e)) => {
+                tracing::warn!(error = %e, "cannot report news after APPEND");
+                Ok(())
             }
         }
     }

@@ -598,3 +598,70 @@ async fn pipelined_appends_with_literals() {
     assert!(!lines.iter().any(|l| l.starts_with('+')), "{lines:#?}");
     server.shutdown().await;
 }
+
+/// Pipelined APPENDs run together (their writes share commits) but are
+/// answered strictly in order, interleaved correctly with a failing
+/// APPEND, a syntax error and other commands, with EXISTS before the OKs.
+#[tokio::test]
+async fn pipelined_appends_in_selected_state_answered_in_order() {
+    let server = TestServer::start().await;
+    let mut c = server.login("alice").await;
+    c.ok("SELECT INBOX").await;
+    let append = |tag: &str, mailbox: &str, m: &[u8]| {
+        let mut b = format!("{tag} APPEND {mailbox} {{{}+}}\r\n", m.len()).into_bytes();
+        b.extend_from_slice(m);
+        b.extend_from_slice(b"\r\n");
+        b
+    };
+    let mut bytes = Vec::new();
+    bytes.extend(append("A1", "INBOX", &message("q1", "one")));
+    bytes.extend(append("A2", "Nowhere", &message("q2", "two")));
+    bytes.extend(append("A3", "INBOX", &message("q3", "three")));
+    bytes.extend_from_slice(b"A4 FROB\r\n");
+    bytes.extend(append("A5", "INBOX", &message("q5", "five")));
+    bytes.extend_from_slice(b"A6 NOOP\r\n");
+    c.send_raw(&bytes).await;
+    let lines = c.until_tag("A6").await;
+    let tagged: Vec<&String> = lines.iter().filter(|l| l.starts_with('A')).collect();
+    let words: Vec<(&str, &str)> = tagged
+        .iter()
+        .map(|l| {
+            let mut it = l.split(' ');
+            (it.next().unwrap(), it.next().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        words,
+        vec![
+            ("A1", "OK"),
+            ("A2", "NO"),
+            ("A3", "OK"),
+            ("A4", "BAD"),
+            ("A5", "OK"),
+            ("A6", "OK")
+        ],
+        "{lines:#?}"
+    );
+    assert!(tagged[1].contains("[TRYCREATE]"), "{lines:#?}");
+    let uid = |l: &str| -> u32 {
+        let rest = &l[l.find("[APPENDUID ").unwrap() + 11..];
+        rest.split([' ', ']']).nth(1).unwrap().parse().unwrap()
+    };
+    assert_eq!(
+        [uid(tagged[0]), uid(tagged[2]), uid(tagged[4])],
+        [1, 2, 3],
+        "{lines:#?}"
+    );
+    let pos = |s: &str| lines.iter().position(|l| l == s).expect(s);
+    let tag_pos = |t: &str| lines.iter().position(|l| l.starts_with(t)).unwrap();
+    assert!(pos("* 2 EXISTS") < tag_pos("A1 "), "{lines:#?}");
+    assert!(pos("* 3 EXISTS") < tag_pos("A5 "), "{lines:#?}");
+    assert!(pos("* 3 EXISTS") > tag_pos("A4 "), "{lines:#?}");
+    let f = c.ok("FETCH 1:* BODY.PEEK[TEXT]").await;
+    assert_eq!(
+        f.iter().filter(|l| l.contains(" FETCH (")).count(),
+        3,
+        "{f:#?}"
+    );
+    server.shutdown().await;
+}

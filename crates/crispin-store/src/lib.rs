@@ -119,6 +119,19 @@ pub trait Store: Send + Sync + 'static {
         mailbox: MailboxId,
         message: NewMessage,
     ) -> Result<Appended>;
+    /// Like [`Store::append`], but returns as soon as the message is
+    /// queued for its commit, with the commit's result to await: appends
+    /// queued one after another get UIDs in that order, and may share a
+    /// commit (pipelined APPENDs).
+    async fn append_queued(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        message: NewMessage,
+    ) -> Result<futures_util::future::BoxFuture<'static, Result<Appended>>> {
+        let done = self.append(account, mailbox, message).await;
+        Ok(Box::pin(std::future::ready(done)))
+    }
     /// Records for the given UIDs (ascending; missing ones are skipped).
     async fn fetch(
         &self,

@@ -16,6 +16,7 @@ use crate::types::*;
 use crate::{Result, Store, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Offset};
+use futures_util::future::BoxFuture;
 use rusqlite::{OptionalExtension, params};
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -258,6 +259,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&commit::Tx) -> Result<(T, Vec<Note>)> + Send + 'static,
     {
+        self.enqueue(work).await?.await
+    }
+
+    /// Queues `work` for the group-commit thread; the returned future
+    /// gives its result once committed. Writes run in the order queued.
+    async fn enqueue<T, F>(
+        &self,
+        work: F,
+    ) -> Result<impl Future<Output = Result<T>> + Send + 'static>
+    where
+        T: Send + 'static,
+        F: FnOnce(&commit::Tx) -> Result<(T, Vec<Note>)> + Send + 'static,
+    {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: WriteJob = Box::new(move |c| match work(c) {
             Ok((value, notes)) => Pending {
@@ -283,9 +297,11 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Other("the store is closed".into()))?;
         // A dropped reply means the batch failed before this job ran.
-        answer
-            .await
-            .map_err(|_| StoreError::Other("the write was not committed".into()))?
+        Ok(async move {
+            answer
+                .await
+                .map_err(|_| StoreError::Other("the write was not committed".into()))?
+        })
     }
 
     fn remove_files(&self, account: AccountId, hashes: &[String]) {
@@ -773,6 +789,15 @@ impl Store for SqliteStore {
         mailbox: MailboxId,
         message: NewMessage,
     ) -> Result<Appended> {
+        self.append_queued(account, mailbox, message).await?.await
+    }
+
+    async fn append_queued(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        message: NewMessage,
+    ) -> Result<BoxFuture<'static, Result<Appended>>> {
         // Parsing is CPU work and storing a file means fsync: neither may
         // block the runtime's worker threads.
         let blobs = self.blobs.clone();
@@ -804,7 +829,8 @@ impl Store for SqliteStore {
             internal_date: message.internal_date,
             skip_if_present: message.skip_if_present,
         };
-        self.write(move |c| commit::append(c, &job)).await
+        let done = self.enqueue(move |c| commit::append(c, &job)).await?;
+        Ok(Box::pin(done))
     }
 
     async fn fetch(
