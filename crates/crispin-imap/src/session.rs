@@ -148,19 +148,27 @@ impl Session {
             let frame = tokio::select! {
                 r = tokio::time::timeout(timeout, self.conn.read_frame()) => r,
                 _ = shutdown.cancelled() => {
+                    self.finish_appends().await?;
                     self.untagged("BYE Server shutting down");
                     return self.conn.flush().await;
                 }
             };
             let frame = match frame {
                 Err(_) => {
+                    self.finish_appends().await?;
                     self.untagged("BYE Autologout: idle for too long");
                     return self.conn.flush().await;
                 }
-                Ok(Err(FrameError::Eof)) => return Ok(()),
+                Ok(Err(FrameError::Eof)) => {
+                    // Half-closed: the answers may still reach the client.
+                    self.finish_appends().await?;
+                    return self.conn.flush().await;
+                }
                 Ok(Err(FrameError::Io(e))) => return Err(e),
                 Ok(Err(FrameError::LineTooLong { tag })) => {
-                    self.finish_appends().await?;
+                    if self.finish_appends().await? {
+                        return self.conn.flush().await;
+                    }
                     let tag = tag.unwrap_or_else(|| "*".into());
                     self.tagged(&tag, Status::bad("Command line too long"));
                     bad_commands += 1;
@@ -171,7 +179,9 @@ impl Session {
                     is_append,
                     fatal,
                 })) => {
-                    self.finish_appends().await?;
+                    if self.finish_appends().await? {
+                        return self.conn.flush().await;
+                    }
                     let status = if is_append {
                         Status::no("[TOOBIG] Message too large")
                     } else {
@@ -189,7 +199,9 @@ impl Session {
             if let Ok(frame) = frame {
                 match parse_command(frame) {
                     Err(e) => {
-                        self.finish_appends().await?;
+                        if self.finish_appends().await? {
+                            return self.conn.flush().await;
+                        }
                         let tag = e.tag.unwrap_or_else(|| "*".into());
                         self.tagged(&tag, Status::bad(format!("Syntax error: {}", e.message)));
                         bad_commands += 1;
@@ -207,7 +219,9 @@ impl Session {
                                     .await;
                             }
                             body => {
-                                self.finish_appends().await?;
+                                if self.finish_appends().await? {
+                                    return self.conn.flush().await;
+                                }
                                 self.execute(Command { tag: cmd.tag, body }).await?;
                             }
                         }
@@ -223,7 +237,9 @@ impl Session {
             }
             // Pipelined commands are answered in one write.
             if !self.conn.has_buffered_input() {
-                self.finish_appends().await?;
+                if self.finish_appends().await? {
+                    return self.conn.flush().await;
+                }
                 self.conn.flush().await?;
             }
         }
@@ -250,10 +266,11 @@ impl Session {
     }
 
     /// Answers the pipelined APPENDs under way, in order, after the
-    /// selected mailbox's news (as after any APPEND).
-    async fn finish_appends(&mut self) -> io::Result<()> {
+    /// selected mailbox's news (as after any APPEND). True when that news
+    /// ended the session (BYE: the mailbox was deleted).
+    async fn finish_appends(&mut self) -> io::Result<bool> {
         if self.appending.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let mut answers = Vec::with_capacity(self.appending.len());
         for (tag, answer) in std::mem::take(&mut self.appending) {
@@ -272,16 +289,16 @@ impl Session {
             self.tagged(&tag, status);
         }
         match news {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(false),
             Err(SyncError::Io(e)) => Err(e),
             Err(SyncError::Gone) => {
                 self.untagged("BYE The selected mailbox was deleted");
                 self.logout = true;
-                Ok(())
+                Ok(true)
             }
             Err(SyncError::Store(e)) => {
                 tracing::warn!(error = %e, "cannot report news after APPEND");
-                Ok(())
+                Ok(false)
             }
         }
     }

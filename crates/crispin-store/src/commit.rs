@@ -295,12 +295,17 @@ pub(crate) fn create_account(c: &Tx, name: &str, credentials: &Credentials) -> R
     Ok(account)
 }
 
-pub(crate) fn delete_account(c: &Tx, name: &str) -> Result<AccountId> {
+/// Returns the account and the mailboxes it had.
+pub(crate) fn delete_account(c: &Tx, name: &str) -> Result<(AccountId, Vec<MailboxId>)> {
     let id: i64 = c
         .prepare_cached("DELETE FROM accounts WHERE name = ? RETURNING account_id")?
         .query_row([name], |r| r.get(0))
         .optional()?
         .ok_or(StoreError::NoAccount)?;
+    let mailboxes = c
+        .prepare_cached("SELECT mailbox_id FROM mailboxes WHERE account_id = ?")?
+        .query_map([id], |r| r.get::<_, i64>(0).map(MailboxId))?
+        .collect::<rusqlite::Result<Vec<MailboxId>>>()?;
     let blobs = c
         .prepare_cached("SELECT rowid FROM blobs WHERE account_id = ?")?
         .query_map([id], |r| r.get::<_, i64>(0))?
@@ -319,7 +324,7 @@ pub(crate) fn delete_account(c: &Tx, name: &str) -> Result<AccountId> {
     ] {
         c.execute(table, [id])?;
     }
-    Ok(AccountId(id))
+    Ok((AccountId(id), mailboxes))
 }
 
 pub(crate) fn set_credentials(c: &Tx, name: &str, credentials: &Credentials) -> Result<()> {

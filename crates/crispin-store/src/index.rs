@@ -105,6 +105,9 @@ struct Cache {
     /// The highest modseq committed per mailbox that this process has
     /// heard of (its own commits, and other processes' by notice).
     known: HashMap<MailboxId, u64>,
+    /// Mailboxes forgotten so far: an index read before a forget (of a
+    /// mailbox deleted meanwhile, whose id may come back) is not kept.
+    forgets: u64,
     order: VecDeque<MailboxId>,
     entries: usize,
 }
@@ -142,9 +145,18 @@ impl IndexCache {
         *known = (*known).max(modseq);
     }
 
-    /// Keeps `index` unless a newer one is already there.
-    pub fn put(&self, mailbox: MailboxId, index: Arc<MailboxIndex>) {
+    /// Taken before reading an index from the database, for [`Self::put`].
+    pub fn epoch(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).forgets
+    }
+
+    /// Keeps `index` (read at `epoch`) unless a newer one is already there
+    /// or a mailbox was forgotten since it was read.
+    pub fn put(&self, mailbox: MailboxId, index: Arc<MailboxIndex>, epoch: u64) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.forgets != epoch {
+            return;
+        }
         if let Some(old) = inner.map.get(&mailbox) {
             if old.modseq > index.modseq {
                 return;
@@ -168,6 +180,7 @@ impl IndexCache {
     pub fn forget(&self, mailbox: MailboxId) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.known.remove(&mailbox);
+        inner.forgets += 1;
         if let Some(gone) = inner.map.remove(&mailbox) {
             inner.entries -= gone.entries.len();
             inner.order.retain(|m| *m != mailbox);
@@ -223,8 +236,8 @@ mod tests {
                 entries: vec![],
             })
         };
-        cache.put(MailboxId(1), idx(5));
-        cache.put(MailboxId(1), idx(3));
+        cache.put(MailboxId(1), idx(5), cache.epoch());
+        cache.put(MailboxId(1), idx(3), cache.epoch());
         assert_eq!(cache.get(AccountId(1), MailboxId(1)).unwrap().modseq, 5);
         assert!(cache.get(AccountId(2), MailboxId(1)).is_none());
         cache.forget(MailboxId(1));
@@ -242,7 +255,7 @@ mod tests {
             keywords: vec![],
             entries: vec![],
         });
-        cache.put(MailboxId(1), idx);
+        cache.put(MailboxId(1), idx, cache.epoch());
         assert!(cache.current(AccountId(1), MailboxId(1)).is_some());
         assert!(cache.current(AccountId(2), MailboxId(1)).is_none());
         // A change the index already holds, or one to another mailbox.
@@ -255,10 +268,10 @@ mod tests {
         assert!(cache.get(AccountId(1), MailboxId(1)).is_some());
         // A deleted mailbox is forgotten, and a new one with its id starts
         // afresh.
+        let before = cache.epoch();
         cache.changed(MailboxId(1), u64::MAX);
         assert!(cache.get(AccountId(1), MailboxId(1)).is_none());
-        cache.put(
-            MailboxId(1),
+        let fresh = || {
             Arc::new(MailboxIndex {
                 account: AccountId(1),
                 modseq: 1,
@@ -266,8 +279,12 @@ mod tests {
                 uid_next: 1,
                 keywords: vec![],
                 entries: vec![],
-            }),
-        );
+            })
+        };
+        // One read before the delete is not kept.
+        cache.put(MailboxId(1), fresh(), before);
+        assert!(cache.get(AccountId(1), MailboxId(1)).is_none());
+        cache.put(MailboxId(1), fresh(), cache.epoch());
         assert!(cache.current(AccountId(1), MailboxId(1)).is_some());
     }
 }

@@ -386,6 +386,7 @@ impl SqliteStore {
         {
             return Ok(c);
         }
+        let epoch = self.notes.index.epoch();
         let cached = self.notes.index.get(account, mailbox);
         // A first build reads every row: off the runtime's threads. A
         // refresh reads what changed since, usually a few rows.
@@ -405,6 +406,8 @@ impl SqliteStore {
                 .ok_or(StoreError::NoMailbox)?;
             let (highest_modseq, uid_next) = (highest_modseq as u64, uid_next as u32);
             let keywords = Flags::from_parts(0, &keywords).keywords;
+            // A mailbox id used again by a new mailbox: start afresh.
+            let cached = cached.filter(|old| i64::from(old.uid_validity) == uid_validity);
             if let Some(old) = &cached
                 && old.modseq == highest_modseq
             {
@@ -456,7 +459,7 @@ impl SqliteStore {
         } else {
             self.readers.now(read)?
         };
-        self.notes.index.put(mailbox, index.clone());
+        self.notes.index.put(mailbox, index.clone(), epoch);
         Ok(index)
     }
 
@@ -500,6 +503,7 @@ impl SqliteStore {
 #[derive(Default)]
 struct Fetched {
     blob: i64,
+    hash: String,
     meta: Option<Arc<crispin_mime::MessageMeta>>,
     header: Option<Arc<Vec<u8>>>,
     rendered: Option<Arc<crate::Rendered>>,
@@ -530,9 +534,14 @@ impl Store for SqliteStore {
 
     async fn delete_account(&self, name: &str) -> Result<()> {
         let name = name.to_string();
-        let id = self
+        let (id, mailboxes) = self
             .write(move |c| Ok((commit::delete_account(c, &name)?, Vec::new())))
             .await?;
+        // Sessions and caches forget them (their ids may come back).
+        for mailbox in mailboxes {
+            self.notes.log.invalidate(mailbox);
+            self.publish(mailbox, u64::MAX);
+        }
         self.blobs.remove_account(id)?;
         Ok(())
     }
@@ -859,7 +868,7 @@ impl Store for SqliteStore {
         if !need.meta && !need.header && !need.rendered {
             return Ok(entries.into_iter().map(record).collect());
         }
-        let mut columns = String::from("rowid");
+        let mut columns = String::from("rowid, hash");
         for (wanted, column) in [
             (need.meta, ", meta"),
             (need.header, ", header"),
@@ -891,9 +900,10 @@ impl Store for SqliteStore {
                 while let Some(r) = rows.next()? {
                     let mut f = Fetched {
                         blob: r.get(0)?,
+                        hash: r.get(1)?,
                         ..Fetched::default()
                     };
-                    let mut col = 1;
+                    let mut col = 2;
                     if need.meta {
                         if let Some(b) = bytes(r.get_ref(col)?) {
                             f.meta = Some(Arc::new(ingest::decode_meta(b)?));
@@ -927,6 +937,11 @@ impl Store for SqliteStore {
                     continue;
                 };
                 let f = &rows[i];
+                // A rowid used again by other content since the index was
+                // read: this message's content is gone.
+                if *f.hash != *e.hash {
+                    continue;
+                }
                 out.push(MessageRecord {
                     meta: f.meta.clone(),
                     header: f.header.clone(),

@@ -149,6 +149,8 @@ fn generated_password() -> String {
 
 async fn user(config: Config, action: UserAction) -> Result<()> {
     let store = crispin_server::server::open_store(&config).await?;
+    // A deleted account's mailboxes must leave a running server's caches.
+    store.notify_running_server();
     match action {
         UserAction::Add { name } => {
             valid_user_name(&name)?;

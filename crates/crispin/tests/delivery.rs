@@ -312,3 +312,47 @@ async fn import_mbox_twice_into_a_mailbox() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     server.shutdown().await;
 }
+
+/// `crispin user delete` beside a running server: the server forgets the
+/// account's cached mailboxes, so an account created again (which may get
+/// the same ids) starts empty instead of showing the old mail.
+#[tokio::test]
+async fn deleted_account_recreated_starts_empty() {
+    let server = TestServer::start().await;
+    let config = config_file(&server);
+    // bob is the newest account: his ids are the ones SQLite hands out again.
+    let mut c = server.login("bob").await;
+    for i in 0..2 {
+        c.append("INBOX", "", &message(&format!("old{i}"), "b"))
+            .await;
+    }
+    let s = c.ok("SELECT INBOX").await;
+    assert!(s.contains(&"* 2 EXISTS".to_string()), "{s:?}");
+    c.ok("LOGOUT").await;
+    let out = tokio::task::spawn_blocking(move || {
+        let del = crispin(&config, &["user", "delete", "bob"], b"");
+        let add = crispin(&config, &["user", "add", "bob"], b"bob-pw\n");
+        (del, add)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.0.status.code(), Some(0), "{:?}", out.0);
+    assert_eq!(out.1.status.code(), Some(0), "{:?}", out.1);
+    // The notice travels by datagram: wait for it, up to ten seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut c = server.login("bob").await;
+        let s = c.ok("SELECT INBOX").await;
+        if s.contains(&"* 0 EXISTS".to_string()) {
+            let f = c.cmd("FETCH 1:* BODY.PEEK[]").await;
+            assert!(!f.iter().any(|l| l.contains(" FETCH (")), "{f:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old mail still shown: {s:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+}
