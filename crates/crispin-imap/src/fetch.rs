@@ -148,17 +148,14 @@ impl Session {
         // while this one is being written out, so database and formatting
         // work overlap on big FETCHes; the first is read right here.
         let store = self.ctx.store.clone();
-        let read_ahead = |chunk: &[Msg]| {
+        let read = |chunk: &[Msg]| {
             let store = store.clone();
             let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
-            tokio::spawn(async move { store.fetch(account, mailbox, &uids, need).await })
+            async move { store.fetch(account, mailbox, &uids, need).await }
         };
         let mut chunks = msgs.chunks(BATCH);
         let mut current = match chunks.next() {
-            Some(chunk) => {
-                let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
-                Some(self.ctx.store.fetch(account, mailbox, &uids, need).await)
-            }
+            Some(chunk) => Some(read(chunk).await),
             None => None,
         };
         while let Some(result) = current.take() {
@@ -166,7 +163,7 @@ impl Session {
                 Ok(r) => r,
                 Err(e) => return Ok(store_error(e)),
             };
-            let next = chunks.next().map(read_ahead);
+            let next = chunks.next().map(|chunk| tokio::spawn(read(chunk)));
             let mut newly_seen = Vec::new();
             if mark_seen {
                 let unseen: Vec<u32> = records

@@ -153,35 +153,39 @@ impl Session {
                     return self.conn.flush().await;
                 }
             };
-            let frame = match frame {
+            // Parsed first: only another pipelined APPEND joins the APPENDs
+            // under way; anything else is answered after them.
+            let frame = frame.map(|r| r.map(parse_command));
+            let joins = matches!(
+                &frame,
+                Ok(Ok(Ok(Command {
+                    body: CommandBody::Append { .. },
+                    ..
+                })))
+            ) && self.authenticated()
+                && self.conn.has_buffered_input();
+            if !joins && self.finish_appends().await? {
+                return self.conn.flush().await;
+            }
+            let parsed = match frame {
                 Err(_) => {
-                    self.finish_appends().await?;
                     self.untagged("BYE Autologout: idle for too long");
                     return self.conn.flush().await;
                 }
-                Ok(Err(FrameError::Eof)) => {
-                    // Half-closed: the answers may still reach the client.
-                    self.finish_appends().await?;
-                    return self.conn.flush().await;
-                }
+                // Half-closed: answers may still reach the client.
+                Ok(Err(FrameError::Eof)) => return self.conn.flush().await,
                 Ok(Err(FrameError::Io(e))) => return Err(e),
                 Ok(Err(FrameError::LineTooLong { tag })) => {
-                    if self.finish_appends().await? {
-                        return self.conn.flush().await;
-                    }
                     let tag = tag.unwrap_or_else(|| "*".into());
                     self.tagged(&tag, Status::bad("Command line too long"));
                     bad_commands += 1;
-                    Err(())
+                    None
                 }
                 Ok(Err(FrameError::LiteralTooLarge {
                     tag,
                     is_append,
                     fatal,
                 })) => {
-                    if self.finish_appends().await? {
-                        return self.conn.flush().await;
-                    }
                     let status = if is_append {
                         Status::no("[TOOBIG] Message too large")
                     } else {
@@ -192,39 +196,30 @@ impl Session {
                         self.untagged("BYE Protocol error");
                         return self.conn.flush().await;
                     }
-                    Err(())
+                    None
                 }
-                Ok(Ok(frame)) => Ok(frame),
+                Ok(Ok(parsed)) => Some(parsed),
             };
-            if let Ok(frame) = frame {
-                match parse_command(frame) {
-                    Err(e) => {
-                        if self.finish_appends().await? {
-                            return self.conn.flush().await;
+            match parsed {
+                None => {}
+                Some(Err(e)) => {
+                    let tag = e.tag.unwrap_or_else(|| "*".into());
+                    self.tagged(&tag, Status::bad(format!("Syntax error: {}", e.message)));
+                    bad_commands += 1;
+                }
+                Some(Ok(cmd)) => {
+                    bad_commands = 0;
+                    match cmd.body {
+                        CommandBody::Append {
+                            mailbox,
+                            flags,
+                            date,
+                            message,
+                        } if joins => {
+                            self.start_append(cmd.tag, &mailbox, flags, date, message)
+                                .await;
                         }
-                        let tag = e.tag.unwrap_or_else(|| "*".into());
-                        self.tagged(&tag, Status::bad(format!("Syntax error: {}", e.message)));
-                        bad_commands += 1;
-                    }
-                    Ok(cmd) => {
-                        bad_commands = 0;
-                        match cmd.body {
-                            CommandBody::Append {
-                                mailbox,
-                                flags,
-                                date,
-                                message,
-                            } if self.authenticated() && self.conn.has_buffered_input() => {
-                                self.start_append(cmd.tag, &mailbox, flags, date, message)
-                                    .await;
-                            }
-                            body => {
-                                if self.finish_appends().await? {
-                                    return self.conn.flush().await;
-                                }
-                                self.execute(Command { tag: cmd.tag, body }).await?;
-                            }
-                        }
+                        body => self.execute(Command { tag: cmd.tag, body }).await?,
                     }
                 }
             }

@@ -21,8 +21,8 @@ use std::time::Duration;
 /// Writes committed together at most.
 const MAX_BATCH: usize = 256;
 
-/// UIDs per statement where a write names many messages.
-const UID_CHUNK: usize = 2000;
+/// UIDs (or ids) per statement where a read or write names many messages.
+pub(crate) const UID_CHUNK: usize = 2000;
 
 /// A committed change to one mailbox, for the change log and feed.
 pub(crate) type Note = (AccountId, MailboxId, Entry);

@@ -70,6 +70,13 @@ impl Notifier {
         self.publish(mailbox, modseq);
     }
 
+    /// A change the change log did not see (another process's, or a
+    /// deleted mailbox: `u64::MAX`): drop what the log holds and publish.
+    fn unlogged(&self, mailbox: MailboxId, modseq: u64) {
+        self.log.invalidate(mailbox);
+        self.publish(mailbox, modseq);
+    }
+
     /// Publishes a committed change locally and, from a tool process, to
     /// the running server.
     fn publish(&self, mailbox: MailboxId, modseq: u64) {
@@ -88,9 +95,6 @@ impl Notifier {
         }
     }
 }
-
-/// UIDs per query when fetching, so huge FETCHes stream in batches.
-const FETCH_BATCH: usize = 2000;
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`.
@@ -189,10 +193,6 @@ impl SqliteStore {
         }
     }
 
-    fn publish(&self, mailbox: MailboxId, modseq: u64) {
-        self.notes.publish(mailbox, modseq);
-    }
-
     /// For processes other than the server: notify it of every change so
     /// its idling clients wake up.
     pub fn notify_running_server(&self) {
@@ -218,10 +218,7 @@ impl SqliteStore {
                 if let Some((m, s)) = text.split_once(' ')
                     && let (Ok(m), Ok(s)) = (m.parse(), s.parse())
                 {
-                    // Our in-memory log did not see that change.
-                    store.notes.log.invalidate(MailboxId(m));
-                    store.notes.index.changed(MailboxId(m), s);
-                    store.notes.feed.publish(MailboxId(m), s);
+                    store.notes.unlogged(MailboxId(m), s);
                 }
             }
         });
@@ -539,8 +536,7 @@ impl Store for SqliteStore {
             .await?;
         // Sessions and caches forget them (their ids may come back).
         for mailbox in mailboxes {
-            self.notes.log.invalidate(mailbox);
-            self.publish(mailbox, u64::MAX);
+            self.notes.unlogged(mailbox, u64::MAX);
         }
         self.blobs.remove_account(id)?;
         Ok(())
@@ -629,8 +625,7 @@ impl Store for SqliteStore {
             .await?;
         self.remove_files(account, &gone);
         // Sessions that have it selected learn it is gone.
-        self.notes.log.invalidate(mailbox);
-        self.publish(mailbox, u64::MAX);
+        self.notes.unlogged(mailbox, u64::MAX);
         Ok(())
     }
 
@@ -887,7 +882,7 @@ impl Store for SqliteStore {
              WHERE rowid IN (SELECT value FROM json_each(?1)) AND +account_id = ?2"
         );
         let mut out = Vec::with_capacity(entries.len());
-        for chunk in entries.chunks(FETCH_BATCH) {
+        for chunk in entries.chunks(commit::UID_CHUNK) {
             let mut ids: Vec<i64> = chunk.iter().map(|e| e.blob).collect();
             ids.sort_unstable();
             ids.dedup();
