@@ -13,7 +13,6 @@ use crate::types::*;
 use crate::{DEFAULT_MAILBOXES, Result, StoreError};
 use chrono::{DateTime, FixedOffset};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -31,19 +30,9 @@ pub(crate) type Note = (AccountId, MailboxId, Entry);
 /// transaction and leaves what is to happen once that is durable.
 pub(crate) type WriteJob = Box<dyn FnOnce(&Tx) -> Pending + Send>;
 
-/// The batch's transaction, as each write sees it: the connection, and
-/// the search-index changes that wait for the end of the batch. (FTS5
-/// writes its pending rows out as a new segment at every savepoint, so
-/// indexing inside each write's savepoint cost a segment, and later a
-/// merge, per write; in order at the end of the batch it costs one.)
+/// The batch's transaction, as each write sees it.
 pub(crate) struct Tx<'c> {
     conn: &'c Connection,
-    search: RefCell<Vec<SearchRow>>,
-}
-
-enum SearchRow {
-    Insert(i64, String),
-    Delete(i64),
 }
 
 impl std::ops::Deref for Tx<'_> {
@@ -53,25 +42,75 @@ impl std::ops::Deref for Tx<'_> {
     }
 }
 
+/// Pending search-index work per blob (`search_pending.op`).
+const INDEX_REMOVE: i64 = 0;
+const INDEX_ADD: i64 = 1;
+
+/// Pending blobs written to the search index at once, at the end of the
+/// batch that reaches this many: FTS5 writes a segment per transaction that
+/// touches it, so a few hundred rows at a time keep segments and merges few,
+/// while SEARCH reads no more than this many rows past the index.
+const INDEX_AT: i64 = 500;
+
 impl Tx<'_> {
-    fn index(&self, row: SearchRow) {
-        self.search.borrow_mut().push(row);
+    /// A new blob: its headers are to be indexed.
+    fn index_added(&self, blob: i64) -> Result<()> {
+        // Only a pending removal can be there: the rowid is being reused,
+        // and the old entry must go before the new one is written.
+        self.prepare_cached(
+            "INSERT INTO search_pending (blob, op) VALUES (?1, 1)
+             ON CONFLICT (blob) DO UPDATE SET op = 2",
+        )?
+        .execute([blob])?;
+        Ok(())
     }
 
-    /// Writes the batch's search-index changes, in the order they were made.
-    fn write_search_index(&self) -> Result<()> {
-        let mut insert = self
-            .conn
-            .prepare_cached("INSERT INTO search_fts (rowid, headers) VALUES (?, ?)")?;
-        let mut delete = self
-            .conn
-            .prepare_cached("DELETE FROM search_fts WHERE rowid = ?")?;
-        for row in self.search.borrow_mut().drain(..) {
-            match row {
-                SearchRow::Insert(rowid, headers) => insert.execute(params![rowid, headers])?,
-                SearchRow::Delete(rowid) => delete.execute([rowid])?,
-            };
+    /// A deleted blob: its index entry, if written, is to be removed.
+    fn index_removed(&self, blob: i64) -> Result<()> {
+        let op: Option<i64> = self
+            .prepare_cached("SELECT op FROM search_pending WHERE blob = ?")?
+            .query_row([blob], |r| r.get(0))
+            .optional()?;
+        if op == Some(INDEX_ADD) {
+            // Never written: nothing to undo.
+            self.prepare_cached("DELETE FROM search_pending WHERE blob = ?")?
+                .execute([blob])?;
+        } else {
+            self.prepare_cached(
+                "INSERT INTO search_pending (blob, op) VALUES (?1, 0)
+                 ON CONFLICT (blob) DO UPDATE SET op = 0",
+            )?
+            .execute([blob])?;
         }
+        Ok(())
+    }
+
+    /// Writes the pending index changes out once there are `at` or more.
+    pub(crate) fn write_search_index(&self, at: i64) -> Result<()> {
+        let pending: i64 = self
+            .prepare_cached("SELECT count(*) FROM search_pending")?
+            .query_row([], |r| r.get(0))?;
+        if pending == 0 || pending < at {
+            return Ok(());
+        }
+        let rows = self
+            .prepare_cached("SELECT blob, op FROM search_pending ORDER BY blob")?
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut remove = self.prepare_cached("DELETE FROM search_fts WHERE rowid = ?")?;
+        let mut add = self.prepare_cached(
+            "INSERT INTO search_fts (rowid, headers)
+             SELECT rowid, search_headers FROM blobs WHERE rowid = ?",
+        )?;
+        for (blob, op) in rows {
+            if op != INDEX_ADD {
+                remove.execute([blob])?;
+            }
+            if op != INDEX_REMOVE {
+                add.execute([blob])?;
+            }
+        }
+        self.execute("DELETE FROM search_pending", [])?;
         Ok(())
     }
 }
@@ -150,17 +189,13 @@ pub(crate) fn run(
 
 fn commit_batch(c: &Connection, batch: Vec<WriteJob>, done: &mut Vec<Pending>) -> Result<()> {
     c.execute_batch("BEGIN IMMEDIATE")?;
-    let tx = Tx {
-        conn: c,
-        search: RefCell::default(),
-    };
+    let tx = Tx { conn: c };
     // A lone write needs no savepoint: its failure rolls back the whole.
     let lone = batch.len() == 1;
     for job in batch {
         if !lone {
             c.execute_batch("SAVEPOINT write")?;
         }
-        let mark = tx.search.borrow().len();
         let p = job(&tx);
         let failed = p.failed;
         done.push(p);
@@ -170,13 +205,12 @@ fn commit_batch(c: &Connection, batch: Vec<WriteJob>, done: &mut Vec<Pending>) -
         }
         if failed {
             c.execute_batch("ROLLBACK TO write")?;
-            tx.search.borrow_mut().truncate(mark);
         }
         if !lone {
             c.execute_batch("RELEASE write")?;
         }
     }
-    tx.write_search_index()?;
+    tx.write_search_index(INDEX_AT)?;
     c.execute_batch("COMMIT")?;
     Ok(())
 }
@@ -311,7 +345,7 @@ pub(crate) fn delete_account(c: &Tx, name: &str) -> Result<(AccountId, Vec<Mailb
         .query_map([id], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     for rowid in blobs {
-        c.index(SearchRow::Delete(rowid));
+        c.index_removed(rowid)?;
     }
     for table in [
         "DELETE FROM mailboxes WHERE account_id = ?",
@@ -583,7 +617,7 @@ fn insert_blob(c: &Tx, account: AccountId, p: &Prepared) -> Result<()> {
     if refcount == 1 {
         c.prepare_cached("INSERT INTO blob_text (account_id, hash, body) VALUES (?, ?, ?)")?
             .execute(params![account.0, p.hash, p.search_body])?;
-        c.index(SearchRow::Insert(rowid, p.search_headers.clone()));
+        c.index_added(rowid)?;
     }
     Ok(())
 }
@@ -854,7 +888,7 @@ fn release_blobs(c: &Tx, account: AccountId, per_hash: &[(String, i64)]) -> Resu
         let rowid: i64 = c
             .prepare_cached("DELETE FROM blobs WHERE account_id = ? AND hash = ? RETURNING rowid")?
             .query_row(params![account.0, hash], |r| r.get(0))?;
-        c.index(SearchRow::Delete(rowid));
+        c.index_removed(rowid)?;
         for q in [
             "DELETE FROM blob_data WHERE account_id = ? AND hash = ?",
             "DELETE FROM blob_text WHERE account_id = ? AND hash = ?",

@@ -245,7 +245,17 @@ impl SqliteStore {
         if let Err(e) = saved {
             tracing::warn!(error = %e, "could not save \\Recent state");
         }
+        if let Err(e) = self.write_search_index().await {
+            tracing::warn!(error = %e, "could not write the search index");
+        }
         self.reader.close().await;
+    }
+
+    /// Writes out every search-index change still pending (normally they
+    /// are written a few hundred at a time; SEARCH reads them meanwhile).
+    pub async fn write_search_index(&self) -> Result<()> {
+        self.write(|c| Ok((c.write_search_index(1)?, Vec::new())))
+            .await
     }
 
     /// Runs `work` in the group-commit thread's next transaction and
@@ -324,11 +334,19 @@ impl SqliteStore {
                 continue;
             }
             let fts = format!("\"{}\"", needle.replace('"', "\"\""));
-            // The index first, then the account's blobs by rowid.
-            let candidates: Vec<(String, String)> = sqlx::query_as(
-                "SELECT hash, search_headers FROM blobs
-                 WHERE rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?)
-                   AND account_id = ? LIMIT ?",
+            // The index first, then the account's blobs by rowid; blobs
+            // the index does not cover yet (or covers with a reused rowid's
+            // old text) are candidates to check.
+            let candidates: Vec<(String, String, bool)> = sqlx::query_as(
+                "SELECT hash, search_headers, 0 FROM blobs
+                 WHERE rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?1)
+                   AND rowid NOT IN (SELECT blob FROM search_pending)
+                   AND +account_id = ?2
+                 UNION ALL
+                 SELECT hash, search_headers, 1 FROM blobs
+                 WHERE rowid IN (SELECT blob FROM search_pending WHERE op != 0)
+                   AND +account_id = ?2
+                 LIMIT ?3",
             )
             .bind(&fts)
             .bind(account.0)
@@ -344,13 +362,19 @@ impl SqliteStore {
                 Query::Header { name, value } => Query::InHashes(Arc::new(
                     candidates
                         .into_iter()
-                        .filter(|(_, headers)| search::header_contains(headers, name, value))
-                        .map(|(hash, _)| hash)
+                        .filter(|(_, headers, _)| search::header_contains(headers, name, value))
+                        .map(|(hash, ..)| hash)
                         .collect(),
                 )),
                 _ => Query::Or(
                     Box::new(Query::InHashes(Arc::new(
-                        candidates.into_iter().map(|(hash, _)| hash).collect(),
+                        candidates
+                            .into_iter()
+                            .filter(|(_, headers, unindexed)| {
+                                !unindexed || headers.contains(needle.as_str())
+                            })
+                            .map(|(hash, ..)| hash)
+                            .collect(),
                     ))),
                     Box::new(Query::Body(needle.clone())),
                 ),
