@@ -334,50 +334,53 @@ impl SqliteStore {
                 continue;
             }
             let fts = format!("\"{}\"", needle.replace('"', "\"\""));
-            // The index first, then the account's blobs by rowid; blobs
-            // the index does not cover yet (or covers with a reused rowid's
-            // old text) are candidates to check.
-            let candidates: Vec<(String, String, bool)> = sqlx::query_as(
-                "SELECT hash, search_headers, 0 FROM blobs
-                 WHERE rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?1)
-                   AND rowid NOT IN (SELECT blob FROM search_pending)
-                   AND +account_id = ?2
-                 UNION ALL
-                 SELECT hash, search_headers, 1 FROM blobs
-                 WHERE rowid IN (SELECT blob FROM search_pending WHERE op != 0)
-                   AND +account_id = ?2
-                 LIMIT ?3",
-            )
-            .bind(&fts)
-            .bind(account.0)
-            .bind(MAX_CANDIDATES as i64 + 1)
-            .fetch_all(&self.reader)
-            .await?;
-            if candidates.len() > MAX_CANDIDATES {
-                continue;
-            }
+            let (k, n) = (key.clone(), needle.clone());
+            let hits = self
+                .readers
+                .scan(move |c| {
+                    // The index first, then the account's blobs by rowid;
+                    // blobs the index does not cover yet (or covers with a
+                    // reused rowid's old text) are candidates to check.
+                    let mut q = c.prepare_cached(
+                        "SELECT hash, search_headers, 0 FROM blobs
+                         WHERE rowid IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ?1)
+                           AND rowid NOT IN (SELECT blob FROM search_pending)
+                           AND +account_id = ?2
+                         UNION ALL
+                         SELECT hash, search_headers, 1 FROM blobs
+                         WHERE rowid IN (SELECT blob FROM search_pending WHERE op != 0)
+                           AND +account_id = ?2",
+                    )?;
+                    let mut rows = q.query(params![fts, account.0])?;
+                    let mut hits = Vec::new();
+                    let mut candidates = 0;
+                    while let Some(r) = rows.next()? {
+                        candidates += 1;
+                        if candidates > MAX_CANDIDATES {
+                            return Ok(None);
+                        }
+                        let headers = text(r, 1)?;
+                        let hit = match &k {
+                            // The index finds the value anywhere in the
+                            // header block; the headers say in which field.
+                            Query::Header { name, value } => {
+                                search::header_contains(headers, name, value)
+                            }
+                            // Index hits are exact; rows past it are checked.
+                            _ => !r.get::<_, bool>(2)? || headers.contains(n.as_str()),
+                        };
+                        if hit {
+                            hits.push(r.get::<_, String>(0)?);
+                        }
+                    }
+                    Ok(Some(hits))
+                })
+                .await?;
+            let Some(hits) = hits else { continue };
+            let hits = Query::InHashes(Arc::new(hits.into_iter().collect()));
             let answer = match &key {
-                // The index finds the value anywhere in the header block;
-                // the candidates' headers say in which field.
-                Query::Header { name, value } => Query::InHashes(Arc::new(
-                    candidates
-                        .into_iter()
-                        .filter(|(_, headers, _)| search::header_contains(headers, name, value))
-                        .map(|(hash, ..)| hash)
-                        .collect(),
-                )),
-                _ => Query::Or(
-                    Box::new(Query::InHashes(Arc::new(
-                        candidates
-                            .into_iter()
-                            .filter(|(_, headers, unindexed)| {
-                                !unindexed || headers.contains(needle.as_str())
-                            })
-                            .map(|(hash, ..)| hash)
-                            .collect(),
-                    ))),
-                    Box::new(Query::Body(needle.clone())),
-                ),
+                Query::Header { .. } => hits,
+                _ => Query::Or(Box::new(hits), Box::new(Query::Body(needle.clone()))),
             };
             answered.push((key.clone(), answer));
         }
@@ -441,12 +444,12 @@ impl SqliteStore {
                     Ok(IndexEntry {
                         uid: r.get::<_, i64>(0)? as u32,
                         modseq: r.get::<_, i64>(1)? as u64,
-                        flags: Flags::from_parts(r.get(2)?, r.get_ref(3)?.as_str()?),
+                        flags: Flags::from_parts(r.get(2)?, text(r, 3)?),
                         internal_date: r.get(4)?,
                         internal_tz: r.get::<_, i64>(5)? as i32,
                         size: r.get::<_, i64>(6)? as u64,
                         sent_day: r.get(7)?,
-                        hash: Arc::from(r.get_ref(8)?.as_str()?),
+                        hash: Arc::from(text(r, 8)?),
                         blob: r.get(9)?,
                     })
                 })?
@@ -536,6 +539,11 @@ fn bytes(v: rusqlite::types::ValueRef<'_>) -> Option<&[u8]> {
         rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Some(b),
         _ => None,
     }
+}
+
+/// A text column borrowed from the row, without a copy.
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    Ok(r.get_ref(i)?.as_str()?)
 }
 
 fn to_date(ts: i64, tz: i64) -> DateTime<FixedOffset> {
@@ -1051,7 +1059,6 @@ impl Store for SqliteStore {
         mailbox: MailboxId,
         query: &Query,
     ) -> Result<Vec<u32>> {
-        use futures_util::TryStreamExt;
         let query = &self.answer_text_keys(account, query).await?;
         let (headers, body) = (query.needs_headers(), query.needs_body());
         if !headers && !body {
@@ -1077,39 +1084,41 @@ impl Store for SqliteStore {
                 .map(|e| e.uid)
                 .collect());
         }
-        let mut rows = sqlx::query(
-            "SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, b.sent_day,
-                    CASE WHEN ?3 THEN b.search_headers ELSE '' END,
-                    CASE WHEN ?4 THEN
-                      (SELECT t.body FROM blob_text t WHERE t.account_id = m.account_id
-                       AND t.hash = m.hash) ELSE '' END,
-                    m.hash
-             FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
-             WHERE m.account_id = ?1 AND m.mailbox_id = ?2 ORDER BY m.uid",
-        )
-        .bind(account.0)
-        .bind(mailbox.0)
-        .bind(headers)
-        .bind(body)
-        .fetch(&self.reader);
-        let mut out = Vec::new();
-        while let Some(r) = rows.try_next().await? {
-            let flags = Flags::from_parts(r.get(1), r.get::<&str, _>(2));
-            let row = search::Row {
-                uid: r.get::<i64, _>(0) as u32,
-                hash: r.get::<&str, _>(9),
-                flags: &flags,
-                internal_date: to_date(r.get(3), r.get(4)),
-                size: r.get::<i64, _>(5) as u64,
-                sent_day: r.get::<Option<i64>, _>(6).and_then(ingest::day_from_int),
-                headers: r.get::<&str, _>(7),
-                body: r.get::<&str, _>(8),
-            };
-            if search::matches(query, &row) {
-                out.push(row.uid);
-            }
-        }
-        Ok(out)
+        let query = query.clone();
+        self.readers
+            .scan(move |c| {
+                let mut q = c.prepare_cached(
+                    "SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size,
+                            b.sent_day,
+                            CASE WHEN ?3 THEN b.search_headers ELSE '' END,
+                            CASE WHEN ?4 THEN
+                              (SELECT t.body FROM blob_text t WHERE t.account_id = m.account_id
+                               AND t.hash = m.hash) ELSE '' END,
+                            m.hash
+                     FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
+                     WHERE m.account_id = ?1 AND m.mailbox_id = ?2 ORDER BY m.uid",
+                )?;
+                let mut rows = q.query(params![account.0, mailbox.0, headers, body])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let flags = Flags::from_parts(r.get(1)?, text(r, 2)?);
+                    let row = search::Row {
+                        uid: r.get::<_, i64>(0)? as u32,
+                        hash: text(r, 9)?,
+                        flags: &flags,
+                        internal_date: to_date(r.get(3)?, r.get(4)?),
+                        size: r.get::<_, i64>(5)? as u64,
+                        sent_day: r.get::<_, Option<i64>>(6)?.and_then(ingest::day_from_int),
+                        headers: text(r, 7)?,
+                        body: text(r, 8)?,
+                    };
+                    if search::matches(&query, &row) {
+                        out.push(row.uid);
+                    }
+                }
+                Ok(out)
+            })
+            .await
     }
 }
 
