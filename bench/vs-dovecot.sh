@@ -26,7 +26,8 @@
 #   MIX_MESSAGES=200      messages in each `mixed` user's INBOX
 #   INGEST_WRITERS=1,10   writer counts for `ingest`
 #   LOAD_VIA=append       how the corpus is loaded: append (pipelined) or lmtp
-#   LOAD_CONNECTIONS=4    connections used for loading
+#   LOAD_CONNECTIONS=1    connections used for loading the big mailbox (more
+#                         slow Dovecot down: they contend for its one Maildir)
 #   SEED=42               corpus seed
 #   ARGON2_MEMORY_KIB=1024 ARGON2_ITERATIONS=2   password hash cost; both servers
 #                         verify the very same argon2id hashes. Not Crispin's default
@@ -55,7 +56,7 @@ MIX_CLIENTS=${MIX_CLIENTS:-10,50}
 MIX_MESSAGES=${MIX_MESSAGES:-200}
 INGEST_WRITERS=${INGEST_WRITERS:-1,10}
 LOAD_VIA=${LOAD_VIA:-append}
-LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-4}
+LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-1}
 SEED=${SEED:-42}
 ARGON2_MEMORY_KIB=${ARGON2_MEMORY_KIB:-1024}
 ARGON2_ITERATIONS=${ARGON2_ITERATIONS:-2}

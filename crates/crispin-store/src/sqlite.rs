@@ -1092,8 +1092,9 @@ impl Store for SqliteStore {
                             b.sent_day,
                             CASE WHEN ?3 THEN b.search_headers ELSE '' END,
                             CASE WHEN ?4 THEN
-                              (SELECT t.body FROM blob_text t WHERE t.account_id = m.account_id
-                               AND t.hash = m.hash) ELSE '' END,
+                              COALESCE((SELECT t.body FROM blob_text t
+                                        WHERE t.account_id = m.account_id AND t.hash = m.hash),
+                                       '') ELSE '' END,
                             m.hash
                      FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
                      WHERE m.account_id = ?1 AND m.mailbox_id = ?2 ORDER BY m.uid",
