@@ -45,6 +45,8 @@ impl std::ops::Deref for Tx<'_> {
 /// Pending search-index work per blob (`search_pending.op`).
 const INDEX_REMOVE: i64 = 0;
 const INDEX_ADD: i64 = 1;
+/// Remove the old entry of a reused rowid, then add the new one.
+const INDEX_REPLACE: i64 = 2;
 
 /// Pending blobs written to the search index at once, at the end of the
 /// batch that reaches this many: FTS5 writes a segment per transaction that
@@ -58,29 +60,25 @@ impl Tx<'_> {
         // Only a pending removal can be there: the rowid is being reused,
         // and the old entry must go before the new one is written.
         self.prepare_cached(
-            "INSERT INTO search_pending (blob, op) VALUES (?1, 1)
-             ON CONFLICT (blob) DO UPDATE SET op = 2",
+            "INSERT INTO search_pending (blob, op) VALUES (?1, ?2)
+             ON CONFLICT (blob) DO UPDATE SET op = ?3",
         )?
-        .execute([blob])?;
+        .execute(params![blob, INDEX_ADD, INDEX_REPLACE])?;
         Ok(())
     }
 
     /// A deleted blob: its index entry, if written, is to be removed.
     fn index_removed(&self, blob: i64) -> Result<()> {
-        let op: Option<i64> = self
-            .prepare_cached("SELECT op FROM search_pending WHERE blob = ?")?
-            .query_row([blob], |r| r.get(0))
-            .optional()?;
-        if op == Some(INDEX_ADD) {
-            // Never written: nothing to undo.
-            self.prepare_cached("DELETE FROM search_pending WHERE blob = ?")?
-                .execute([blob])?;
-        } else {
+        // Never written to the index: nothing to undo.
+        let unwritten = self
+            .prepare_cached("DELETE FROM search_pending WHERE blob = ?1 AND op = ?2")?
+            .execute(params![blob, INDEX_ADD])?;
+        if unwritten == 0 {
             self.prepare_cached(
-                "INSERT INTO search_pending (blob, op) VALUES (?1, 0)
-                 ON CONFLICT (blob) DO UPDATE SET op = 0",
+                "INSERT INTO search_pending (blob, op) VALUES (?1, ?2)
+                 ON CONFLICT (blob) DO UPDATE SET op = ?2",
             )?
-            .execute([blob])?;
+            .execute(params![blob, INDEX_REMOVE])?;
         }
         Ok(())
     }
@@ -90,7 +88,7 @@ impl Tx<'_> {
         let pending: i64 = self
             .prepare_cached("SELECT count(*) FROM search_pending")?
             .query_row([], |r| r.get(0))?;
-        if pending == 0 || pending < at {
+        if pending < at.max(1) {
             return Ok(());
         }
         let rows = self

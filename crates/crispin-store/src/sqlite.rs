@@ -245,14 +245,12 @@ impl SqliteStore {
         if let Err(e) = saved {
             tracing::warn!(error = %e, "could not save \\Recent state");
         }
-        if let Err(e) = self.write_search_index().await {
-            tracing::warn!(error = %e, "could not write the search index");
-        }
         self.reader.close().await;
     }
 
-    /// Writes out every search-index change still pending (normally they
-    /// are written a few hundred at a time; SEARCH reads them meanwhile).
+    /// Writes out every search-index change still pending now. Not needed
+    /// for correctness (SEARCH reads pending rows, which are durable); the
+    /// commit thread writes them a few hundred at a time on its own.
     pub async fn write_search_index(&self) -> Result<()> {
         self.write(|c| Ok((c.write_search_index(1)?, Vec::new())))
             .await

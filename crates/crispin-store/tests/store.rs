@@ -7,6 +7,10 @@ use std::sync::Arc;
 fn msg(i: usize, size: usize) -> NewMessage {
     let mut data = format!("Subject: m{i}\r\n\r\n").into_bytes();
     data.resize(data.len() + size, b'x');
+    message(data)
+}
+
+fn message(data: Vec<u8>) -> NewMessage {
     NewMessage {
         data: MessageData::Bytes(data),
         flags: Flags::default(),
@@ -213,15 +217,7 @@ async fn indexed_search_is_exact_and_per_account() {
         .unwrap();
     let put = |acct, subject: &str, body: &str| {
         let data = format!("Subject: {subject}\r\nFrom: x@y\r\n\r\n{body}\r\n").into_bytes();
-        (
-            acct,
-            NewMessage {
-                data: MessageData::Bytes(data),
-                flags: Flags::default(),
-                internal_date: chrono::Utc::now().fixed_offset(),
-                skip_if_present: false,
-            },
-        )
+        (acct, message(data))
     };
     let inbox_a = store.mailbox(a, "INBOX").await.unwrap().unwrap().id;
     let inbox_b = store.mailbox(b, "INBOX").await.unwrap().unwrap().id;
@@ -339,12 +335,7 @@ async fn search_is_exact_while_the_index_trails() {
     let append = |subject: &'static str| {
         let store = store.clone();
         async move {
-            let m = NewMessage {
-                data: MessageData::Bytes(format!("Subject: {subject}\r\n\r\nhi\r\n").into()),
-                flags: Flags::default(),
-                internal_date: chrono::Utc::now().fixed_offset(),
-                skip_if_present: false,
-            };
+            let m = message(format!("Subject: {subject}\r\n\r\nhi\r\n").into());
             store.append(account, inbox, m).await.unwrap().uid
         }
     };
@@ -414,13 +405,7 @@ async fn batched_writes_keep_the_search_index_exact() {
         let target = if i % 5 == 2 { MailboxId(9999) } else { inbox };
         let data = format!("Subject: zebra{i:02}\r\n\r\nbody {i}\r\n").into_bytes();
         tasks.push(tokio::spawn(async move {
-            let m = NewMessage {
-                data: MessageData::Bytes(data),
-                flags: Flags::default(),
-                internal_date: chrono::Utc::now().fixed_offset(),
-                skip_if_present: false,
-            };
-            (i, store.append(account, target, m).await)
+            (i, store.append(account, target, message(data)).await)
         }));
     }
     let mut uid_of = std::collections::HashMap::new();
