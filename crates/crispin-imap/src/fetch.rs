@@ -72,7 +72,7 @@ fn header_fields(block: &[u8], not: bool, fields: &[String]) -> Vec<u8> {
 }
 
 fn section_source(rec: &MessageRecord, section: &Section) -> Source {
-    let header = rec.header.as_deref().map(Vec::as_slice).unwrap_or_default();
+    let header = rec.header.as_deref().unwrap_or_default();
     let Some(meta) = rec.meta.as_deref() else {
         // Only whole-message and top-level header sections get here
         // without metadata (see `needs`).
@@ -255,7 +255,7 @@ impl Session {
                 FetchAttr::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
                     match (&rec.rendered, &rec.meta) {
-                        (Some(r), _) => out.extend_from_slice(&r.envelope),
+                        (Some(r), _) => out.extend_from_slice(r.envelope()),
                         (None, Some(m)) => crispin_mime::write_envelope(out, &m.envelope, utf8),
                         (None, None) => out.extend_from_slice(b"NIL"),
                     }
@@ -268,8 +268,8 @@ impl Session {
                         b"BODY "
                     });
                     match (&rec.rendered, &rec.meta) {
-                        (Some(r), _) if extended => out.extend_from_slice(&r.bodystructure),
-                        (Some(r), _) => out.extend_from_slice(&r.body),
+                        (Some(r), _) if extended => out.extend_from_slice(r.bodystructure()),
+                        (Some(r), _) => out.extend_from_slice(r.body()),
                         (None, Some(m)) => crispin_mime::write_body(out, &m.root, extended, utf8),
                         (None, None) => out.extend_from_slice(b"NIL"),
                     }
@@ -281,7 +281,11 @@ impl Session {
                 }
                 FetchAttr::Rfc822Header => {
                     out.extend_from_slice(b"RFC822.HEADER ");
-                    let header = rec.header.as_deref().cloned().unwrap_or_default();
+                    let header = rec
+                        .header
+                        .as_deref()
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default();
                     self.write_source(rec, Source::Bytes(header), None).await?;
                 }
                 FetchAttr::Rfc822Text => {

@@ -46,11 +46,16 @@ impl MailboxIndex {
         let mut from = 0;
         for uid in uids {
             let rest = &self.entries[from..];
-            let i = rest.partition_point(|e| e.uid < *uid);
+            // Runs of consecutive UIDs (1:*) need no search.
+            let i = match rest.first() {
+                Some(e) if e.uid >= *uid => 0,
+                _ => rest.partition_point(|e| e.uid < *uid),
+            };
+            from += i;
             if let Some(e) = rest.get(i).filter(|e| e.uid == *uid) {
                 out.push(e);
+                from += 1;
             }
-            from += i;
         }
         out
     }
@@ -221,6 +226,17 @@ mod tests {
         assert_eq!(uids, vec![(1, 1), (2, 7), (6, 8)]);
         let picked: Vec<u32> = next.select(&[2, 3, 6, 9]).iter().map(|e| e.uid).collect();
         assert_eq!(picked, vec![2, 6]);
+        // Runs, gaps, and UIDs before, between and after the entries.
+        let many = MailboxIndex {
+            entries: [3, 4, 5, 7, 8, 20].iter().map(|u| e(*u, 1)).collect(),
+            ..base
+        };
+        let picked: Vec<u32> = many
+            .select(&[1, 3, 4, 5, 6, 7, 8, 9, 19, 20, 21])
+            .iter()
+            .map(|e| e.uid)
+            .collect();
+        assert_eq!(picked, vec![3, 4, 5, 7, 8, 20]);
     }
 
     #[test]

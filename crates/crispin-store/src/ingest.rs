@@ -48,7 +48,7 @@ pub fn prepare(data: MessageData) -> Result<Prepared, StoreError> {
         .sent_day
         .map(|(y, m, d)| i64::from(y) * 10000 + i64::from(m) * 100 + i64::from(d));
     let meta = postcard::to_stdvec(&parsed.meta).map_err(|e| StoreError::Other(e.to_string()))?;
-    let rendered = crate::Rendered::of(&parsed.meta).encode();
+    let rendered = crate::Rendered::of(&parsed.meta).into_encoded();
     Ok(Prepared {
         hash,
         size: bytes.len() as u64,

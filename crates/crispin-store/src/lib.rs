@@ -13,6 +13,7 @@ mod commit;
 pub mod feed;
 pub mod index;
 pub mod ingest;
+mod mapped;
 mod readers;
 pub mod search;
 pub mod sqlite;

@@ -5,7 +5,7 @@
 //! caller through a channel, and a point lookup costs two thread hops,
 //! more than the lookup itself.
 
-use crate::Result;
+use crate::{Result, mapped};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,10 +34,14 @@ impl Readers {
         if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(c);
         }
-        let c = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // Pages from a map shared by all readers, which a write elsewhere
+        // does not throw away (see mapped.rs); SQLite's own if it cannot be.
+        let c = if mapped::register() {
+            Connection::open_with_flags_and_vfs(&self.path, flags, mapped::NAME)?
+        } else {
+            Connection::open_with_flags(&self.path, flags)?
+        };
         c.busy_timeout(Duration::from_secs(30))?;
         // Whole-mailbox reads then touch pages in place instead of a pread
         // and a copy per page. The whole file: the ceiling SQLite is built

@@ -182,7 +182,7 @@ impl SqliteStore {
             let mut tx = writer.begin().await?;
             for (rowid, meta) in rows {
                 let meta = ingest::decode_meta(&meta)?;
-                let rendered = crate::Rendered::of(&meta).encode();
+                let rendered = crate::Rendered::of(&meta).into_encoded();
                 sqlx::query("UPDATE blobs SET imap = ? WHERE rowid = ?")
                     .bind(rendered)
                     .bind(rowid)
@@ -525,9 +525,8 @@ impl SqliteStore {
 #[derive(Default)]
 struct Fetched {
     blob: i64,
-    hash: String,
     meta: Option<Arc<crispin_mime::MessageMeta>>,
-    header: Option<Arc<Vec<u8>>>,
+    header: Option<Arc<[u8]>>,
     rendered: Option<Arc<crate::Rendered>>,
 }
 
@@ -913,19 +912,30 @@ impl Store for SqliteStore {
         );
         let mut out = Vec::with_capacity(entries.len());
         for chunk in entries.chunks(commit::UID_CHUNK) {
-            let mut ids: Vec<i64> = chunk.iter().map(|e| e.blob).collect();
-            ids.sort_unstable();
-            ids.dedup();
+            // The content each row must hold: a rowid used again by other
+            // content since the index was read means this message's is gone.
+            let mut wanted: Vec<(i64, Arc<str>)> =
+                chunk.iter().map(|e| (e.blob, e.hash.clone())).collect();
+            wanted.sort_unstable_by_key(|w| w.0);
+            wanted.dedup_by_key(|w| w.0);
+            let ids: Vec<i64> = wanted.iter().map(|w| w.0).collect();
             let list = commit::json_list(&ids);
             let sql = sql.clone();
             let read = move |c: &rusqlite::Connection| -> Result<Vec<Fetched>> {
                 let mut stmt = c.prepare_cached(&sql)?;
                 let mut rows = stmt.query(params![list, account.0])?;
-                let mut got = Vec::new();
+                let mut got = Vec::with_capacity(wanted.len());
                 while let Some(r) = rows.next()? {
+                    let blob: i64 = r.get(0)?;
+                    let hash = text(r, 1)?;
+                    let same = wanted
+                        .binary_search_by_key(&blob, |w| w.0)
+                        .is_ok_and(|i| *wanted[i].1 == *hash);
+                    if !same {
+                        continue;
+                    }
                     let mut f = Fetched {
-                        blob: r.get(0)?,
-                        hash: r.get(1)?,
+                        blob,
                         ..Fetched::default()
                     };
                     let mut col = 2;
@@ -936,7 +946,7 @@ impl Store for SqliteStore {
                         col += 1;
                     }
                     if need.header {
-                        f.header = bytes(r.get_ref(col)?).map(|b| Arc::new(b.to_vec()));
+                        f.header = bytes(r.get_ref(col)?).map(Arc::from);
                         col += 1;
                     }
                     if need.rendered
@@ -962,11 +972,6 @@ impl Store for SqliteStore {
                     continue;
                 };
                 let f = &rows[i];
-                // A rowid used again by other content since the index was
-                // read: this message's content is gone.
-                if *f.hash != *e.hash {
-                    continue;
-                }
                 out.push(MessageRecord {
                     meta: f.meta.clone(),
                     header: f.header.clone(),

@@ -214,48 +214,76 @@ pub struct FetchNeed {
 }
 
 /// ENVELOPE, BODY and BODYSTRUCTURE as response text, rendered once at
-/// ingest for clients without UTF8=ACCEPT (all of them today).
+/// ingest for clients without UTF8=ACCEPT (all of them today). Kept in
+/// its stored form (each part as a 4-byte little-endian length and its
+/// bytes; not serde: postcard walks a `Vec<u8>` byte by byte), so a FETCH
+/// copies one buffer a message, not three.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rendered {
-    pub envelope: Vec<u8>,
-    pub body: Vec<u8>,
-    pub bodystructure: Vec<u8>,
+    bytes: Vec<u8>,
+    /// Where each part starts and ends in `bytes`.
+    parts: [(usize, usize); 3],
 }
 
 impl Rendered {
-    /// Stored form: each part as a 4-byte little-endian length and its
-    /// bytes. (Not serde: postcard walks a `Vec<u8>` byte by byte.)
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            12 + self.envelope.len() + self.body.len() + self.bodystructure.len(),
-        );
-        for part in [&self.envelope, &self.body, &self.bodystructure] {
-            out.extend_from_slice(&(part.len() as u32).to_le_bytes());
-            out.extend_from_slice(part);
+    pub fn new(envelope: &[u8], body: &[u8], bodystructure: &[u8]) -> Rendered {
+        let mut bytes = Vec::with_capacity(12 + envelope.len() + body.len() + bodystructure.len());
+        let mut parts = [(0, 0); 3];
+        for (i, part) in [envelope, body, bodystructure].into_iter().enumerate() {
+            bytes.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            parts[i] = (bytes.len(), bytes.len() + part.len());
+            bytes.extend_from_slice(part);
         }
-        out
+        Rendered { bytes, parts }
     }
 
-    pub fn decode(mut bytes: &[u8]) -> Option<Rendered> {
-        let mut take = || -> Option<Vec<u8>> {
-            let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-            let part = bytes.get(4..4 + len)?.to_vec();
-            bytes = &bytes[4 + len..];
-            Some(part)
-        };
+    /// The stored form.
+    pub fn encoded(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn into_encoded(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Rendered> {
+        let mut parts = [(0, 0); 3];
+        let mut at = 0;
+        for part in &mut parts {
+            let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;
+            let end = (at + 4).checked_add(len).filter(|e| *e <= bytes.len())?;
+            *part = (at + 4, end);
+            at = end;
+        }
         Some(Rendered {
-            envelope: take()?,
-            body: take()?,
-            bodystructure: take()?,
+            bytes: bytes.get(..at)?.to_vec(),
+            parts,
         })
     }
 
+    fn part(&self, i: usize) -> &[u8] {
+        let (a, b) = self.parts[i];
+        &self.bytes[a..b]
+    }
+
+    pub fn envelope(&self) -> &[u8] {
+        self.part(0)
+    }
+
+    pub fn body(&self) -> &[u8] {
+        self.part(1)
+    }
+
+    pub fn bodystructure(&self) -> &[u8] {
+        self.part(2)
+    }
+
     pub fn of(meta: &crispin_mime::MessageMeta) -> Rendered {
-        let mut r = Rendered::default();
-        crispin_mime::write_envelope(&mut r.envelope, &meta.envelope, false);
-        crispin_mime::write_body(&mut r.body, &meta.root, false, false);
-        crispin_mime::write_body(&mut r.bodystructure, &meta.root, true, false);
-        r
+        let (mut envelope, mut body, mut bodystructure) = (Vec::new(), Vec::new(), Vec::new());
+        crispin_mime::write_envelope(&mut envelope, &meta.envelope, false);
+        crispin_mime::write_body(&mut body, &meta.root, false, false);
+        crispin_mime::write_body(&mut bodystructure, &meta.root, true, false);
+        Rendered::new(&envelope, &body, &bodystructure)
     }
 }
 
@@ -271,7 +299,7 @@ pub struct MessageRecord {
     pub meta: Option<Arc<crispin_mime::MessageMeta>>,
     pub rendered: Option<Arc<Rendered>>,
     /// The raw top-level header block (with its blank line).
-    pub header: Option<Arc<Vec<u8>>>,
+    pub header: Option<Arc<[u8]>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -298,13 +326,14 @@ mod tests {
 
     #[test]
     fn rendered_round_trip() {
-        let r = Rendered {
-            envelope: b"(NIL)".to_vec(),
-            body: Vec::new(),
-            bodystructure: vec![0, 255, 10],
-        };
-        assert_eq!(Rendered::decode(&r.encode()), Some(r.clone()));
-        let bytes = r.encode();
+        let r = Rendered::new(b"(NIL)", b"", &[0, 255, 10]);
+        let back = Rendered::decode(r.encoded()).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            (back.envelope(), back.body(), back.bodystructure()),
+            (&b"(NIL)"[..], &b""[..], &[0u8, 255, 10][..])
+        );
+        let bytes = r.encoded();
         assert_eq!(Rendered::decode(&bytes[..bytes.len() - 1]), None);
         assert_eq!(Rendered::decode(&[9, 9]), None);
     }
