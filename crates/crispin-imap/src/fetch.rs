@@ -30,6 +30,29 @@ enum Source {
 
 fn needs(items: &[FetchAttr], utf8: bool) -> FetchNeed {
     let mut need = FetchNeed::default();
+    // Top-level HEADER.FIELDS only (the common header-only FETCH): the
+    // store can hand over just the union of the fields named.
+    let mut fields: Option<Vec<Vec<u8>>> = Some(Vec::new());
+    for item in items {
+        match item {
+            FetchAttr::BodySection { section, .. } if section.part.is_empty() => {
+                match &section.text {
+                    Some(SectionText::HeaderFields {
+                        not: false,
+                        fields: names,
+                    }) => {
+                        if let Some(f) = fields.as_mut() {
+                            f.extend(names.iter().map(|n| n.to_ascii_lowercase().into_bytes()));
+                        }
+                    }
+                    Some(SectionText::Header | SectionText::HeaderFields { .. }) => fields = None,
+                    _ => {}
+                }
+            }
+            FetchAttr::Rfc822Header => fields = None,
+            _ => {}
+        }
+    }
     for item in items {
         match item {
             // Rendered once at ingest, for all but UTF8=ACCEPT clients.
@@ -55,6 +78,13 @@ fn needs(items: &[FetchAttr], utf8: bool) -> FetchNeed {
             }
             _ => {}
         }
+    }
+    if need.header {
+        need.header_fields = fields.map(|mut f| {
+            f.sort_unstable();
+            f.dedup();
+            std::sync::Arc::new(f)
+        });
     }
     need
 }
@@ -151,6 +181,7 @@ impl Session {
         let read = |chunk: &[Msg]| {
             let store = store.clone();
             let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+            let need = need.clone();
             async move { store.fetch(account, mailbox, &uids, need).await }
         };
         let mut chunks = msgs.chunks(BATCH);

@@ -677,6 +677,39 @@ async fn fetch_header_fields() {
         "{}",
         f[0]
     );
+    // Several subsets in one FETCH (the store hands over their union),
+    // and a subset beside the whole header (it hands over all of it).
+    let f = c
+        .ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[HEADER.FIELDS (From)])")
+        .await;
+    assert_eq!(
+        item(&f[0], "BODY[HEADER.FIELDS (SUBJECT)]").as_deref(),
+        Some("Subject: Multipart test\r\n\r\n"),
+        "{}",
+        f[0]
+    );
+    assert_eq!(
+        item(&f[0], "BODY[HEADER.FIELDS (FROM)]").as_deref(),
+        Some("From: \"Alice Example\" <alice@example.org>\r\n\r\n"),
+        "{}",
+        f[0]
+    );
+    let f = c
+        .ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[HEADER])")
+        .await;
+    let header = &MULTI[..MULTI.find("\r\n\r\n").unwrap() + 4];
+    assert_eq!(
+        item(&f[0], "BODY[HEADER]").as_deref(),
+        Some(header),
+        "{}",
+        f[0]
+    );
+    assert_eq!(
+        item(&f[0], "BODY[HEADER.FIELDS (SUBJECT)]").as_deref(),
+        Some("Subject: Multipart test\r\n\r\n"),
+        "{}",
+        f[0]
+    );
     server.shutdown().await;
 }
 

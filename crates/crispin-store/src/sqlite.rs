@@ -921,7 +921,12 @@ impl Store for SqliteStore {
             let ids: Vec<i64> = wanted.iter().map(|w| w.0).collect();
             let list = commit::json_list(&ids);
             let sql = sql.clone();
+            let need = need.clone();
             let read = move |c: &rusqlite::Connection| -> Result<Vec<Fetched>> {
+                let names: Option<Vec<&[u8]>> = need
+                    .header_fields
+                    .as_ref()
+                    .map(|f| f.iter().map(Vec::as_slice).collect());
                 let mut stmt = c.prepare_cached(&sql)?;
                 let mut rows = stmt.query(params![list, account.0])?;
                 let mut got = Vec::with_capacity(wanted.len());
@@ -946,7 +951,10 @@ impl Store for SqliteStore {
                         col += 1;
                     }
                     if need.header {
-                        f.header = bytes(r.get_ref(col)?).map(Arc::from);
+                        f.header = bytes(r.get_ref(col)?).map(|b| match &names {
+                            Some(names) => Arc::from(crispin_mime::header_fields(b, names, false)),
+                            None => Arc::from(b),
+                        });
                         col += 1;
                     }
                     if need.rendered

@@ -205,10 +205,13 @@ pub struct Appended {
 
 /// What a FETCH needs beyond UID and flags, so the store reads no more
 /// than that.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FetchNeed {
     pub meta: bool,
     pub header: bool,
+    /// Only these fields of the header are needed (lowercase names): the
+    /// store hands over just them, not the whole header block.
+    pub header_fields: Option<Arc<Vec<Vec<u8>>>>,
     /// The pre-rendered ENVELOPE/BODY/BODYSTRUCTURE.
     pub rendered: bool,
 }
