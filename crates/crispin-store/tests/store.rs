@@ -462,3 +462,56 @@ async fn batched_writes_keep_the_search_index_exact() {
     assert_eq!(search("zebra").await, even);
     assert_eq!(search("m6").await.len(), 10);
 }
+
+#[tokio::test]
+async fn fetch_reads_each_messages_own_metadata_however_the_content_lies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, a, a_inbox) = store_with_account(dir.path()).await;
+    let b = store
+        .create_account("b", &Credentials::default())
+        .await
+        .unwrap();
+    let b_inbox = store.mailbox(b, "INBOX").await.unwrap().unwrap().id;
+    // Content of a and b interleaved (a's rowids close together, with b's
+    // between), then a run of b's alone, then one of a's far away: both
+    // ways the store reads rows (a walk along close rowids, a lookup each)
+    // and the rows of another account in between.
+    let mut subjects: std::collections::HashMap<(u32, u32), String> = Default::default();
+    let mut add = async |account: AccountId, inbox: MailboxId, i: usize| {
+        let uid = store.append(account, inbox, msg(i, 50)).await.unwrap().uid;
+        subjects.insert((account.0 as u32, uid), format!("Subject: m{i}\r\n"));
+    };
+    for i in 0..6 {
+        add(a, a_inbox, i).await;
+        add(b, b_inbox, 100 + i).await;
+    }
+    for i in 0..30 {
+        add(b, b_inbox, 200 + i).await;
+    }
+    add(a, a_inbox, 300).await;
+    let need = FetchNeed {
+        header: true,
+        rendered: true,
+        ..FetchNeed::default()
+    };
+    for (account, inbox, count) in [(a, a_inbox, 7u32), (b, b_inbox, 36)] {
+        let uids: Vec<u32> = (1..=count).collect();
+        let sets = [uids.clone(), vec![1, count], vec![count]];
+        for set in sets {
+            let recs = store
+                .fetch(account, inbox, &set, need.clone())
+                .await
+                .unwrap();
+            let got: Vec<u32> = recs.iter().map(|r| r.uid).collect();
+            assert_eq!(got, set, "account {account:?}");
+            for r in &recs {
+                let header = String::from_utf8_lossy(r.header.as_deref().unwrap()).into_owned();
+                assert_eq!(
+                    header,
+                    format!("{}\r\n", subjects[&(account.0 as u32, r.uid)])
+                );
+                assert!(r.rendered.is_some());
+            }
+        }
+    }
+}
