@@ -96,6 +96,10 @@ impl Notifier {
     }
 }
 
+/// Blobs from before pre-rendering, looked for at every open (served by
+/// the partial index `blobs_unrendered`, which new rows never enter).
+const UNRENDERED: &str = "SELECT rowid, meta FROM blobs WHERE imap IS NULL LIMIT 1000";
+
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`.
     pub async fn open(dir: &Path) -> Result<Self> {
@@ -172,10 +176,7 @@ impl SqliteStore {
     /// pre-rendering get their ENVELOPE/BODYSTRUCTURE text here, once.
     async fn backfill_rendered(writer: &SqlitePool) -> Result<()> {
         loop {
-            let rows: Vec<(i64, Vec<u8>)> =
-                sqlx::query_as("SELECT rowid, meta FROM blobs WHERE imap IS NULL LIMIT 1000")
-                    .fetch_all(writer)
-                    .await?;
+            let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(UNRENDERED).fetch_all(writer).await?;
             if rows.is_empty() {
                 return Ok(());
             }
@@ -1156,3 +1157,21 @@ impl Store for SqliteStore {
 /// one fsync covers them; larger ones are files (an fsync each, plus the
 /// directory's).
 const INLINE_BLOB: u64 = 128 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_look_for_unrendered_blobs_does_not_scan_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        SqliteStore::open(dir.path()).await.unwrap();
+        let c = rusqlite::Connection::open(dir.path().join("crispin.db")).unwrap();
+        let plan: String = c
+            .query_row(&format!("EXPLAIN QUERY PLAN {UNRENDERED}"), [], |r| {
+                r.get(3)
+            })
+            .unwrap();
+        assert!(plan.contains("USING INDEX blobs_unrendered"), "{plan}");
+    }
+}
