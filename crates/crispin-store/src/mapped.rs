@@ -345,6 +345,15 @@ mod tests {
         c
     }
 
+    /// A WAL database with one table `t (v BLOB)`, and its writer.
+    fn writer(dir: &std::path::Path) -> (std::path::PathBuf, Connection) {
+        let path = dir.join("t.db");
+        let w = Connection::open(&path).unwrap();
+        w.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB);")
+            .unwrap();
+        (path, w)
+    }
+
     fn total(c: &Connection) -> (i64, i64) {
         c.query_row("SELECT count(*), sum(length(v)) FROM t", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -355,10 +364,7 @@ mod tests {
     #[test]
     fn reads_what_was_written_as_the_file_grows() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let w = Connection::open(&path).unwrap();
-        w.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB);")
-            .unwrap();
+        let (path, w) = writer(dir.path());
         let r = reader(&path, true);
         let (mut rows, mut bytes) = (0, 0);
         // Past the first map (64 KiB in tests) several times over, with
@@ -384,10 +390,7 @@ mod tests {
     #[test]
     fn a_write_elsewhere_does_not_cost_the_pages_again() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let w = Connection::open(&path).unwrap();
-        w.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v BLOB);")
-            .unwrap();
+        let (path, w) = writer(dir.path());
         for k in 0..8000 {
             w.execute("INSERT INTO t (v) VALUES (?1)", [&vec![k as u8; 2000]])
                 .unwrap();

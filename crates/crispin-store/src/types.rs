@@ -241,10 +241,6 @@ impl Rendered {
     }
 
     /// The stored form.
-    pub fn encoded(&self) -> &[u8] {
-        &self.bytes
-    }
-
     pub fn into_encoded(self) -> Vec<u8> {
         self.bytes
     }
@@ -330,13 +326,13 @@ mod tests {
     #[test]
     fn rendered_round_trip() {
         let r = Rendered::new(b"(NIL)", b"", &[0, 255, 10]);
-        let back = Rendered::decode(r.encoded()).unwrap();
+        let bytes = r.clone().into_encoded();
+        let back = Rendered::decode(&bytes).unwrap();
         assert_eq!(back, r);
         assert_eq!(
             (back.envelope(), back.body(), back.bodystructure()),
             (&b"(NIL)"[..], &b""[..], &[0u8, 255, 10][..])
         );
-        let bytes = r.encoded();
         assert_eq!(Rendered::decode(&bytes[..bytes.len() - 1]), None);
         assert_eq!(Rendered::decode(&[9, 9]), None);
     }
