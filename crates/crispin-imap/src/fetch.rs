@@ -6,6 +6,7 @@ use crate::session::{Session, Status, store_error};
 use crispin_proto::response::write_literal_header;
 use crispin_proto::{FetchAttr, Section, SectionText, SequenceSet};
 use crispin_store::{FetchNeed, FlagOp, Flags, MessageRecord, flag};
+use std::fmt::Write as _;
 use std::io::{self, Write as _};
 
 /// Messages per store round trip.
@@ -17,6 +18,8 @@ const CHUNK: u64 = 1 << 20;
 enum Source {
     Nil,
     Bytes(Vec<u8>),
+    /// Bytes the store handed over as they go on the wire.
+    Shared(std::sync::Arc<[u8]>),
     /// A range of the stored message.
     Range(u64, u64),
     /// Header fields filtered out of a range (nested HEADER.FIELDS).
@@ -101,7 +104,57 @@ fn header_fields(block: &[u8], not: bool, fields: &[String]) -> Vec<u8> {
     crispin_mime::header_fields(block, &names, not)
 }
 
-fn section_source(rec: &MessageRecord, section: &Section) -> Source {
+/// A FETCH's items, with what is the same for every message worked out once.
+struct Plan {
+    items: Vec<FetchAttr>,
+    /// `BODY[section]<origin> ` of each body section item (empty for others).
+    labels: Vec<String>,
+    /// The store cut the header to exactly the fields of the one
+    /// HEADER.FIELDS item, so that cut is the item's answer.
+    exact_fields: bool,
+}
+
+impl Plan {
+    fn new(items: Vec<FetchAttr>, need: &FetchNeed) -> Plan {
+        let top_fields = items
+            .iter()
+            .filter(|i| {
+                matches!(i, FetchAttr::BodySection { section, .. }
+                    if section.part.is_empty()
+                        && matches!(section.text, Some(SectionText::HeaderFields { .. })))
+            })
+            .count();
+        let labels = items
+            .iter()
+            .map(|item| match item {
+                FetchAttr::BodySection {
+                    section, partial, ..
+                } => {
+                    let mut label = format!("BODY[{}]", section.to_wire());
+                    if let Some((origin, _)) = partial {
+                        let _ = write!(label, "<{origin}>");
+                    }
+                    label.push(' ');
+                    label
+                }
+                _ => String::new(),
+            })
+            .collect();
+        Plan {
+            exact_fields: need.header_fields.is_some() && top_fields == 1,
+            items,
+            labels,
+        }
+    }
+}
+
+fn section_source(rec: &MessageRecord, section: &Section, exact_fields: bool) -> Source {
+    if exact_fields
+        && section.part.is_empty()
+        && let (Some(SectionText::HeaderFields { .. }), Some(cut)) = (&section.text, &rec.header)
+    {
+        return Source::Shared(cut.clone());
+    }
     let header = rec.header.as_deref().unwrap_or_default();
     let Some(meta) = rec.meta.as_deref() else {
         // Only whole-message and top-level header sections get here
@@ -172,6 +225,8 @@ impl Session {
         }
         let need = needs(&items, self.utf8);
         let mark_seen = !sel.read_only && items.iter().any(sets_seen);
+        let with_flags_item = items.contains(&FetchAttr::Flags);
+        let plan = Plan::new(items, &need);
         let mailbox = sel.info.id;
         let account = self.account_id();
         // The next batch is read from the store (in a task of its own)
@@ -233,9 +288,8 @@ impl Session {
                 let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(rec.uid)) else {
                     continue;
                 };
-                let with_flags = newly_seen.binary_search(&rec.uid).is_ok()
-                    && !items.contains(&FetchAttr::Flags);
-                self.write_fetch(seq, rec, &items, with_flags).await?;
+                let with_flags = newly_seen.binary_search(&rec.uid).is_ok() && !with_flags_item;
+                self.write_fetch(seq, rec, &plan, with_flags).await?;
                 self.conn.flush_if_large().await?;
             }
             if let Some(task) = next {
@@ -253,7 +307,7 @@ impl Session {
         &mut self,
         seq: u32,
         rec: &MessageRecord,
-        items: &[FetchAttr],
+        plan: &Plan,
         extra_flags: bool,
     ) -> io::Result<()> {
         let utf8 = self.utf8;
@@ -265,7 +319,7 @@ impl Session {
             }
             first = false;
         };
-        for item in items {
+        for (item, label) in plan.items.iter().zip(&plan.labels) {
             sep(&mut self.conn.out);
             let out = &mut self.conn.out;
             match item {
@@ -328,12 +382,8 @@ impl Session {
                 FetchAttr::BodySection {
                     section, partial, ..
                 } => {
-                    let _ = write!(out, "BODY[{}]", section.to_wire());
-                    if let Some((origin, _)) = partial {
-                        let _ = write!(out, "<{origin}>");
-                    }
-                    out.push(b' ');
-                    let source = section_source(rec, section);
+                    out.extend_from_slice(label.as_bytes());
+                    let source = section_source(rec, section, plan.exact_fields);
                     self.write_source(rec, source, *partial).await?;
                 }
             }
@@ -369,12 +419,8 @@ impl Session {
         let account = self.account_id();
         match source {
             Source::Nil => self.conn.out.extend_from_slice(b"NIL"),
-            Source::Bytes(bytes) => {
-                let (start, len) = clip(bytes.len() as u64);
-                let slice = &bytes[start as usize..(start + len) as usize];
-                write_literal_header(&mut self.conn.out, len);
-                self.conn.out.extend_from_slice(slice);
-            }
+            Source::Bytes(bytes) => self.write_bytes(&bytes, clip(bytes.len() as u64)),
+            Source::Shared(bytes) => self.write_bytes(&bytes, clip(bytes.len() as u64)),
             Source::Fields {
                 start,
                 end,
@@ -409,6 +455,13 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// `len` bytes of `bytes` from `start`, as a literal.
+    fn write_bytes(&mut self, bytes: &[u8], (start, len): (u64, u64)) {
+        let slice = &bytes[start as usize..(start + len) as usize];
+        write_literal_header(&mut self.conn.out, len);
+        self.conn.out.extend_from_slice(slice);
     }
 
     async fn read(

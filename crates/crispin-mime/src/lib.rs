@@ -17,7 +17,7 @@ mod structure;
 use serde::{Deserialize, Serialize};
 
 pub use address::parse_address_list;
-pub use header::{HeaderField, header_fields, header_fields_iter, unfold};
+pub use header::{HeaderField, header_fields, header_fields_into, header_fields_iter, unfold};
 pub use imap::{write_address_list, write_body, write_envelope, write_nstring, write_string};
 pub use search::{MAX_SEARCH_TEXT, SearchText, decode_header};
 

@@ -8,7 +8,7 @@
 //! statements. (rusqlite 0.39 uses sqlx's libsqlite3-sys 0.37: one SQLite.)
 
 use crate::changelog::Entry;
-use crate::ingest::Prepared;
+use crate::ingest::{self, Prepared};
 use crate::types::*;
 use crate::{DEFAULT_MAILBOXES, Result, StoreError};
 use chrono::{DateTime, FixedOffset};
@@ -344,6 +344,8 @@ pub(crate) fn delete_account(c: &Tx, name: &str) -> Result<(AccountId, Vec<Mailb
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     for rowid in blobs {
         c.index_removed(rowid)?;
+        c.prepare_cached("DELETE FROM blob_fields WHERE blob = ?")?
+            .execute([rowid])?;
     }
     for table in [
         "DELETE FROM mailboxes WHERE account_id = ?",
@@ -615,6 +617,15 @@ fn insert_blob(c: &Tx, account: AccountId, p: &Prepared) -> Result<()> {
     if refcount == 1 {
         c.prepare_cached("INSERT INTO blob_text (account_id, hash, body) VALUES (?, ?, ?)")?
             .execute(params![account.0, p.hash, p.search_body])?;
+        c.prepare_cached(
+            "INSERT INTO blob_fields (account_id, blob, tag, fields) VALUES (?, ?, ?, ?)",
+        )?
+        .execute(params![
+            account.0,
+            rowid,
+            ingest::hash_tag(&p.hash),
+            p.fields
+        ])?;
         c.index_added(rowid)?;
     }
     Ok(())
@@ -887,6 +898,8 @@ fn release_blobs(c: &Tx, account: AccountId, per_hash: &[(String, i64)]) -> Resu
             .prepare_cached("DELETE FROM blobs WHERE account_id = ? AND hash = ? RETURNING rowid")?
             .query_row(params![account.0, hash], |r| r.get(0))?;
         c.index_removed(rowid)?;
+        c.prepare_cached("DELETE FROM blob_fields WHERE blob = ?")?
+            .execute([rowid])?;
         for q in [
             "DELETE FROM blob_data WHERE account_id = ? AND hash = ?",
             "DELETE FROM blob_text WHERE account_id = ? AND hash = ?",

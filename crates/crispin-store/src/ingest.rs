@@ -11,11 +11,63 @@ pub struct Prepared {
     /// [`crate::Rendered`], serialized.
     pub rendered: Vec<u8>,
     pub header: Vec<u8>,
+    /// The header's [`LISTED`] fields, for `blob_fields`.
+    pub fields: Vec<u8>,
     /// The Date: header's day as yyyymmdd, for SENT* searches.
     pub sent_day: Option<i64>,
     pub search_headers: String,
     pub search_body: String,
     pub data: MessageData,
+}
+
+/// The header fields mail clients fetch to list messages (Thunderbird,
+/// K-9, mutt, Apple Mail, Outlook), lowercase. Cut from each header at
+/// ingest, they are served from a narrow table (`blob_fields`) instead of
+/// the whole header; a FETCH naming any other field reads the header.
+pub const LISTED: [&str; 30] = [
+    "bcc",
+    "cc",
+    "chat-version",
+    "content-class",
+    "content-description",
+    "content-transfer-encoding",
+    "content-type",
+    "date",
+    "delivered-to",
+    "disposition-notification-to",
+    "from",
+    "importance",
+    "in-reply-to",
+    "lines",
+    "list-id",
+    "list-post",
+    "list-subscribe",
+    "list-unsubscribe",
+    "message-id",
+    "newsgroups",
+    "priority",
+    "references",
+    "reply-to",
+    "sender",
+    "subject",
+    "to",
+    "x-label",
+    "x-original-to",
+    "x-priority",
+    "x-spam-flag",
+];
+
+/// Whether a lowercase field name is one of [`LISTED`].
+pub fn is_listed(name: &[u8]) -> bool {
+    LISTED.binary_search_by(|l| l.as_bytes().cmp(name)).is_ok()
+}
+
+/// A content hash's first 64 bits: enough to tell that a `blob_fields` row
+/// belongs to the content a message names, not to later content that got
+/// the same rowid.
+pub fn hash_tag(hash: &str) -> i64 {
+    let head = hash.get(..16).unwrap_or(hash);
+    u64::from_str_radix(head, 16).map_or(0, |v| v as i64)
 }
 
 /// Largest message the stored offsets can describe.
@@ -43,6 +95,7 @@ pub fn prepare(data: MessageData) -> Result<Prepared, StoreError> {
         .get(root.header_start as usize..root.body_start as usize)
         .unwrap_or_default()
         .to_vec();
+    let fields = crispin_mime::header_fields(&header, &LISTED.map(str::as_bytes), false);
     let sent_day = parsed
         .meta
         .sent_day
@@ -55,6 +108,7 @@ pub fn prepare(data: MessageData) -> Result<Prepared, StoreError> {
         meta,
         rendered,
         header,
+        fields,
         sent_day,
         search_headers: parsed.search.headers,
         search_body: parsed.search.body,
@@ -76,4 +130,28 @@ pub fn day_from_int(v: i64) -> Option<chrono::NaiveDate> {
         ((v / 100) % 100) as u32,
         (v % 100) as u32,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_names_are_sorted_lowercase_and_found() {
+        assert!(LISTED.windows(2).all(|w| w[0] < w[1]));
+        assert!(LISTED.iter().all(|n| n.to_ascii_lowercase() == *n));
+        for n in LISTED {
+            assert!(is_listed(n.as_bytes()));
+        }
+        assert!(!is_listed(b"received"));
+        assert!(!is_listed(b"From"));
+    }
+
+    #[test]
+    fn hash_tag_is_the_first_64_bits() {
+        let hash = blake3::hash(b"x").to_hex().to_string();
+        let tag = hash_tag(&hash);
+        assert_eq!(format!("{:016x}", tag as u64), hash[..16]);
+        assert_ne!(tag, hash_tag(&blake3::hash(b"y").to_hex()));
+    }
 }
