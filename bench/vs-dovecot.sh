@@ -271,6 +271,11 @@ first_valid_uid = $mail_uid
 first_valid_gid = $mail_gid
 mail_location = maildir:~/Maildir
 # Durability: Dovecot's defaults (mail_fsync = optimized: fsync on save).
+# Dovecot is the only program touching these Maildirs: its documented
+# Maildir performance setting lets it skip re-reading the directories after
+# its own changes (without it, loading 50,000 messages ran at 28 msgs/s as
+# each APPEND re-read a directory of all the messages before it).
+maildir_very_dirty_syncs = yes
 
 passdb {
   driver = passwd-file
