@@ -543,6 +543,37 @@ fn dense(wanted: &[(i64, Arc<str>)]) -> Option<(i64, i64)> {
     (last.saturating_sub(first) < 2 * wanted.len() as i64).then_some((first, last))
 }
 
+/// Runs `by_range` (?1, ?2: first and last rowid; ?3: account) over close
+/// rowids, `by_list` (?1: JSON list; ?2: account) otherwise, and hands each
+/// row whose first column is a wanted rowid to `row`, with its index.
+fn each_wanted_row(
+    c: &rusqlite::Connection,
+    (by_range, by_list): (&str, &str),
+    account: AccountId,
+    wanted: &[(i64, Arc<str>)],
+    mut row: impl FnMut(usize, &rusqlite::Row<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut stmt;
+    let mut rows = match dense(wanted) {
+        Some((first, last)) => {
+            stmt = c.prepare_cached(by_range)?;
+            stmt.query(params![first, last, account.0])?
+        }
+        None => {
+            let list = commit::json_list(&wanted.iter().map(|w| w.0).collect::<Vec<_>>());
+            stmt = c.prepare_cached(by_list)?;
+            stmt.query(params![list, account.0])?
+        }
+    };
+    while let Some(r) = rows.next()? {
+        let blob: i64 = r.get(0)?;
+        if let Ok(i) = wanted.binary_search_by_key(&blob, |w| w.0) {
+            row(i, r)?;
+        }
+    }
+    Ok(())
+}
+
 /// The requested columns of `wanted` (sorted by rowid) from `blobs`.
 fn read_blobs(
     c: &rusqlite::Connection,
@@ -552,31 +583,15 @@ fn read_blobs(
     need: &FetchNeed,
 ) -> Result<Vec<Fetched>> {
     let names = field_names(need);
-    let range = dense(wanted);
-    let mut stmt;
-    let mut rows = match range {
-        Some((first, last)) => {
-            stmt = c.prepare_cached(&queries.by_range)?;
-            stmt.query(params![first, last, account.0])?
-        }
-        None => {
-            let list = commit::json_list(&wanted.iter().map(|w| w.0).collect::<Vec<_>>());
-            stmt = c.prepare_cached(&queries.by_list)?;
-            stmt.query(params![list, account.0])?
-        }
-    };
     let mut got = Vec::with_capacity(wanted.len());
     let mut buf = Vec::new();
-    while let Some(r) = rows.next()? {
-        let blob: i64 = r.get(0)?;
-        let Ok(i) = wanted.binary_search_by_key(&blob, |w| w.0) else {
-            continue;
-        };
+    let sql = (queries.by_range.as_str(), queries.by_list.as_str());
+    each_wanted_row(c, sql, account, wanted, |i, r| {
         if *wanted[i].1 != *text(r, 1)? {
-            continue;
+            return Ok(());
         }
         let mut f = Fetched {
-            blob,
+            blob: wanted[i].0,
             ..Fetched::default()
         };
         let mut col = 2;
@@ -596,7 +611,8 @@ fn read_blobs(
             f.rendered = Some(Arc::new(ingest::decode_rendered(b)?));
         }
         got.push(f);
-    }
+        Ok(())
+    })?;
     got.sort_unstable_by_key(|f| f.blob);
     Ok(got)
 }
@@ -610,41 +626,25 @@ fn read_listed(
     need: &FetchNeed,
 ) -> Result<Vec<Fetched>> {
     let names = field_names(need);
-    let range = dense(wanted);
-    let mut stmt;
-    let mut rows = match range {
-        Some((first, last)) => {
-            stmt = c.prepare_cached(
-                "SELECT blob, tag, fields FROM blob_fields
-                 WHERE blob BETWEEN ?1 AND ?2 AND +account_id = ?3",
-            )?;
-            stmt.query(params![first, last, account.0])?
-        }
-        None => {
-            let list = commit::json_list(&wanted.iter().map(|w| w.0).collect::<Vec<_>>());
-            stmt = c.prepare_cached(
-                "SELECT blob, tag, fields FROM blob_fields
-                 WHERE blob IN (SELECT value FROM json_each(?1)) AND +account_id = ?2",
-            )?;
-            stmt.query(params![list, account.0])?
-        }
-    };
     let mut got = Vec::with_capacity(wanted.len());
     let mut buf = Vec::new();
-    while let Some(r) = rows.next()? {
-        let blob: i64 = r.get(0)?;
-        let Ok(i) = wanted.binary_search_by_key(&blob, |w| w.0) else {
-            continue;
-        };
-        if ingest::hash_tag(&wanted[i].1) != r.get::<_, i64>(1)? {
-            continue;
+    let sql = (
+        "SELECT blob, tag, fields FROM blob_fields
+         WHERE blob BETWEEN ?1 AND ?2 AND +account_id = ?3",
+        "SELECT blob, tag, fields FROM blob_fields
+         WHERE blob IN (SELECT value FROM json_each(?1)) AND +account_id = ?2",
+    );
+    each_wanted_row(c, sql, account, wanted, |i, r| {
+        if ingest::hash_tag(&wanted[i].1) == r.get::<_, i64>(1)? {
+            got.push(Fetched {
+                blob: wanted[i].0,
+                header: bytes(r.get_ref(2)?).map(|b| filtered(b, names.as_deref(), &mut buf)),
+                ..Fetched::default()
+            });
         }
-        got.push(Fetched {
-            blob,
-            header: bytes(r.get_ref(2)?).map(|b| filtered(b, names.as_deref(), &mut buf)),
-            ..Fetched::default()
-        });
-    }
+        Ok(())
+    })?;
+    got.sort_unstable_by_key(|f| f.blob);
     Ok(got)
 }
 
