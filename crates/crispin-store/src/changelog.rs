@@ -99,7 +99,10 @@ impl ChangeLog {
         let mut updated: BTreeMap<u32, (Flags, u64)> = BTreeMap::new();
         let mut expunged = Vec::new();
         let mut keywords = None;
-        for e in log.entries.iter().filter(|e| e.modseq > modseq) {
+        // Entries are in modseq order: thousands of idlers woken by one
+        // change each read the last entry, not the whole log.
+        let first = log.entries.partition_point(|e| e.modseq <= modseq);
+        for e in log.entries.range(first..) {
             for (uid, flags) in &e.updated {
                 updated.insert(*uid, (flags.clone(), e.modseq));
             }
@@ -135,6 +138,27 @@ mod tests {
         Flags {
             system: bit,
             keywords: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn reads_only_what_came_after() {
+        let log = ChangeLog::default();
+        for (modseq, uid) in [(5, 1), (6, 2), (7, 3), (8, 4)] {
+            log.record(
+                A,
+                M,
+                Entry {
+                    modseq,
+                    updated: vec![(uid, flags(0))],
+                    ..Default::default()
+                },
+            );
+        }
+        for (since, uids) in [(4, vec![1, 2, 3, 4]), (6, vec![3, 4]), (7, vec![4])] {
+            let c = log.since(A, M, since).unwrap();
+            let got: Vec<u32> = c.updated.iter().map(|u| u.0).collect();
+            assert_eq!(got, uids, "since {since}");
         }
     }
 
