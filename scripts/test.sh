@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and protocol tests, and
-# real-client tests against a running server. CI runs exactly this.
+# real-client tests against a running server. CI runs exactly this. As
+# root on a fresh machine it installs what the tests need first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "prerequisites (curl, python3, openssl, scramp)"
+need_apt=()
+command -v curl >/dev/null || need_apt+=(curl)
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v openssl >/dev/null || need_apt+=(openssl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# The SCRAM client library the real-client tests use.
+python3 -c 'import scramp' 2>/dev/null || python3 -m pip install -q scramp
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
