@@ -24,7 +24,10 @@ pub struct Prepared {
 /// K-9, mutt, Apple Mail, Outlook), lowercase. Cut from each header at
 /// ingest, they are served from a narrow table (`blob_fields`) instead of
 /// the whole header; a FETCH naming any other field reads the header.
-pub const LISTED: [&str; 30] = [
+/// Stored rows hold what this list said when they were written: changing
+/// it needs a migration that empties `blob_fields` (rows then fall back to
+/// the header).
+pub const LISTED: [&str; 31] = [
     "bcc",
     "cc",
     "chat-version",
@@ -51,6 +54,7 @@ pub const LISTED: [&str; 30] = [
     "sender",
     "subject",
     "to",
+    "x-k9mail-identity",
     "x-label",
     "x-original-to",
     "x-priority",
