@@ -61,6 +61,11 @@ pub const LISTED: [&str; 31] = [
     "x-spam-flag",
 ];
 
+/// A header cut down to its [`LISTED`] fields.
+pub fn cut_listed(header: &[u8]) -> Vec<u8> {
+    crispin_mime::header_fields(header, &LISTED.map(str::as_bytes), false)
+}
+
 /// Whether a lowercase field name is one of [`LISTED`].
 pub fn is_listed(name: &[u8]) -> bool {
     LISTED.binary_search_by(|l| l.as_bytes().cmp(name)).is_ok()
@@ -99,7 +104,7 @@ pub fn prepare(data: MessageData) -> Result<Prepared, StoreError> {
         .get(root.header_start as usize..root.body_start as usize)
         .unwrap_or_default()
         .to_vec();
-    let fields = crispin_mime::header_fields(&header, &LISTED.map(str::as_bytes), false);
+    let fields = cut_listed(&header);
     let sent_day = parsed
         .meta
         .sent_day

@@ -96,6 +96,9 @@ impl Notifier {
     }
 }
 
+/// The migration that made `blob_fields`.
+const FIELDS_MIGRATION: i64 = 11;
+
 /// Blobs from before pre-rendering, looked for at every open (served by
 /// the partial index `blobs_unrendered`, which new rows never enter).
 const UNRENDERED: &str = "SELECT rowid, meta FROM blobs WHERE imap IS NULL LIMIT 1000";
@@ -118,11 +121,15 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
+        let cut_fields = Self::lacks_migration(&writer, FIELDS_MIGRATION).await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&writer)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         Self::backfill_rendered(&writer).await?;
+        if cut_fields {
+            Self::backfill_fields(&writer).await?;
+        }
         // Start with the WAL folded into the database: after a migration
         // it can hold most of it, and every read would look there first.
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -189,6 +196,60 @@ impl SqliteStore {
                     .bind(rowid)
                     .execute(&mut *tx)
                     .await?;
+            }
+            tx.commit().await?;
+        }
+    }
+
+    /// Whether an existing store is about to get migration `version` (a new
+    /// store has no migrations table yet, and nothing to fill in).
+    async fn lacks_migration(writer: &SqlitePool, version: i64) -> Result<bool> {
+        let existing: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(writer)
+        .await?;
+        if existing == 0 {
+            return Ok(false);
+        }
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_one(writer)
+                .await?;
+        Ok(applied == 0)
+    }
+
+    /// Right after migration 0011, once: the listed header fields of the
+    /// content stored before it. (Content it does not reach, say if the
+    /// process stops half way, is served from its header: slower, not
+    /// wrong.)
+    async fn backfill_fields(writer: &SqlitePool) -> Result<()> {
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<(i64, i64, String, Vec<u8>)> = sqlx::query_as(
+                "SELECT rowid, account_id, hash, header FROM blobs
+                 WHERE rowid > ? ORDER BY rowid LIMIT 1000",
+            )
+            .bind(after)
+            .fetch_all(writer)
+            .await?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            after = last.0;
+            let mut tx = writer.begin().await?;
+            for (rowid, account, hash, header) in rows {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO blob_fields (account_id, blob, tag, fields)
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(account)
+                .bind(rowid)
+                .bind(ingest::hash_tag(&hash))
+                .bind(ingest::cut_listed(&header))
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
         }

@@ -592,3 +592,60 @@ async fn listed_header_fields_come_from_their_table_and_the_header_stands_in() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn a_store_from_before_the_listed_fields_gets_them_at_its_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, a, inbox) = store_with_account(dir.path()).await;
+    for i in 0..1500 {
+        let data = format!("Received: r{i}\r\nSubject: m{i}\r\nFrom: f{i}\r\n\r\nbody\r\n");
+        store
+            .append(a, inbox, message(data.into_bytes()))
+            .await
+            .unwrap();
+    }
+    // Make it a store from before migration 0011.
+    let db = rusqlite::Connection::open(dir.path().join("crispin.db")).unwrap();
+    db.execute_batch("DROP TABLE blob_fields; DELETE FROM _sqlx_migrations WHERE version = 11;")
+        .unwrap();
+    let reopened = SqliteStore::open(dir.path()).await.unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = db
+        .prepare("SELECT blob, fields FROM blob_fields ORDER BY blob")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(rows.len(), 1500, "more than one batch of 1,000");
+    for (blob, fields) in &rows {
+        let i = blob - 1;
+        assert_eq!(
+            String::from_utf8_lossy(fields),
+            format!("Subject: m{i}\r\nFrom: f{i}\r\n\r\n")
+        );
+    }
+    // Served from there, with the tag that matches the content.
+    db.execute(
+        "UPDATE blob_fields SET fields = CAST('From: table\r\n\r\n' AS BLOB)",
+        [],
+    )
+    .unwrap();
+    let need = FetchNeed {
+        header: true,
+        header_fields: Some(Arc::new(vec![b"from".to_vec()])),
+        ..FetchNeed::default()
+    };
+    let recs = reopened.fetch(a, inbox, &[1, 1500], need).await.unwrap();
+    assert_eq!(recs.len(), 2);
+    for r in recs {
+        assert_eq!(r.header.as_deref().unwrap(), b"From: table\r\n\r\n");
+    }
+    // Opening again does not fill in anything twice.
+    db.execute("DELETE FROM blob_fields WHERE blob = 1", [])
+        .unwrap();
+    drop(SqliteStore::open(dir.path()).await.unwrap());
+    let count: i64 = db
+        .query_row("SELECT count(*) FROM blob_fields", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 1499);
+}
