@@ -617,8 +617,11 @@ fn insert_blob(c: &Tx, account: AccountId, p: &Prepared) -> Result<()> {
     if refcount == 1 {
         c.prepare_cached("INSERT INTO blob_text (account_id, hash, body) VALUES (?, ?, ?)")?
             .execute(params![account.0, p.hash, p.search_body])?;
+        // REPLACE: a row left for this rowid by earlier content (the
+        // upgrade's backfill racing a delete) must not fail the append.
         c.prepare_cached(
-            "INSERT INTO blob_fields (account_id, blob, tag, fields) VALUES (?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO blob_fields (account_id, blob, tag, fields)
+             VALUES (?, ?, ?, ?)",
         )?
         .execute(params![
             account.0,
