@@ -605,15 +605,16 @@ fn dense(wanted: &[(i64, Arc<str>)]) -> Option<(i64, i64)> {
 }
 
 /// Runs `by_range` (?1, ?2: first and last rowid; ?3: account) over close
-/// rowids, `by_list` (?1: JSON list; ?2: account) otherwise, and hands each
-/// row whose first column is a wanted rowid to `row`, with its index.
-fn each_wanted_row(
+/// rowids, `by_list` (?1: JSON list; ?2: account) otherwise, hands each row
+/// whose first column is a wanted rowid to `row` (with its index in
+/// `wanted`), and returns what `row` made of them, sorted by rowid.
+fn read_wanted(
     c: &rusqlite::Connection,
     (by_range, by_list): (&str, &str),
     account: AccountId,
     wanted: &[(i64, Arc<str>)],
-    mut row: impl FnMut(usize, &rusqlite::Row<'_>) -> Result<()>,
-) -> Result<()> {
+    mut row: impl FnMut(usize, &rusqlite::Row<'_>) -> Result<Option<Fetched>>,
+) -> Result<Vec<Fetched>> {
     let mut stmt;
     let mut rows = match dense(wanted) {
         Some((first, last)) => {
@@ -626,13 +627,17 @@ fn each_wanted_row(
             stmt.query(params![list, account.0])?
         }
     };
+    let mut got = Vec::with_capacity(wanted.len());
     while let Some(r) = rows.next()? {
         let blob: i64 = r.get(0)?;
-        if let Ok(i) = wanted.binary_search_by_key(&blob, |w| w.0) {
-            row(i, r)?;
+        if let Ok(i) = wanted.binary_search_by_key(&blob, |w| w.0)
+            && let Some(f) = row(i, r)?
+        {
+            got.push(f);
         }
     }
-    Ok(())
+    got.sort_unstable_by_key(|f| f.blob);
+    Ok(got)
 }
 
 /// The requested columns of `wanted` (sorted by rowid) from `blobs`.
@@ -643,13 +648,11 @@ fn read_blobs(
     wanted: &[(i64, Arc<str>)],
     need: &FetchNeed,
 ) -> Result<Vec<Fetched>> {
-    let names = field_names(need);
-    let mut got = Vec::with_capacity(wanted.len());
-    let mut buf = Vec::new();
+    let (names, mut buf) = (field_names(need), Vec::new());
     let sql = (queries.by_range.as_str(), queries.by_list.as_str());
-    each_wanted_row(c, sql, account, wanted, |i, r| {
+    read_wanted(c, sql, account, wanted, |i, r| {
         if *wanted[i].1 != *text(r, 1)? {
-            return Ok(());
+            return Ok(None);
         }
         let mut f = Fetched {
             blob: wanted[i].0,
@@ -671,42 +674,35 @@ fn read_blobs(
         {
             f.rendered = Some(Arc::new(ingest::decode_rendered(b)?));
         }
-        got.push(f);
-        Ok(())
-    })?;
-    got.sort_unstable_by_key(|f| f.blob);
-    Ok(got)
+        Ok(Some(f))
+    })
 }
 
 /// The listed header fields of `wanted` (sorted by rowid) from
-/// `blob_fields`; content without a row there is left out.
+/// `blob_fields`; content without a matching row there is left out.
 fn read_listed(
     c: &rusqlite::Connection,
     account: AccountId,
     wanted: &[(i64, Arc<str>)],
     need: &FetchNeed,
 ) -> Result<Vec<Fetched>> {
-    let names = field_names(need);
-    let mut got = Vec::with_capacity(wanted.len());
-    let mut buf = Vec::new();
+    let (names, mut buf) = (field_names(need), Vec::new());
     let sql = (
         "SELECT blob, tag, fields FROM blob_fields
          WHERE blob BETWEEN ?1 AND ?2 AND +account_id = ?3",
         "SELECT blob, tag, fields FROM blob_fields
          WHERE blob IN (SELECT value FROM json_each(?1)) AND +account_id = ?2",
     );
-    each_wanted_row(c, sql, account, wanted, |i, r| {
-        if ingest::hash_tag(&wanted[i].1) == r.get::<_, i64>(1)? {
-            got.push(Fetched {
-                blob: wanted[i].0,
-                header: bytes(r.get_ref(2)?).map(|b| filtered(b, names.as_deref(), &mut buf)),
-                ..Fetched::default()
-            });
+    read_wanted(c, sql, account, wanted, |i, r| {
+        if ingest::hash_tag(&wanted[i].1) != r.get::<_, i64>(1)? {
+            return Ok(None);
         }
-        Ok(())
-    })?;
-    got.sort_unstable_by_key(|f| f.blob);
-    Ok(got)
+        Ok(Some(Fetched {
+            blob: wanted[i].0,
+            header: bytes(r.get_ref(2)?).map(|b| filtered(b, names.as_deref(), &mut buf)),
+            ..Fetched::default()
+        }))
+    })
 }
 
 fn field_names(need: &FetchNeed) -> Option<Vec<&[u8]>> {
@@ -1147,7 +1143,9 @@ impl Store for SqliteStore {
                     return read_blobs(c, &queries, account, &wanted, &need);
                 }
                 let mut got = read_listed(c, account, &wanted, &need)?;
-                // Content stored before the table existed has no row there.
+                // Content without a matching row there (an upgrade's fill-in
+                // cut short, a row left for a rowid used again) is read from
+                // its header.
                 let missing: Vec<(i64, Arc<str>)> = wanted
                     .into_iter()
                     .filter(|w| got.binary_search_by_key(&w.0, |f| f.blob).is_err())
