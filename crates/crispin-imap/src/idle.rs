@@ -15,7 +15,7 @@ impl Session {
         }
         self.conn.out.extend_from_slice(b"+ idling\r\n");
         self.conn.flush().await?;
-        let config = self.ctx.config.clone();
+        let config = self.config.clone();
         let shutdown = self.ctx.shutdown.clone();
         let mut watch = self.selected.as_ref().map(|s| s.watch.clone());
         // The timers live across wake-ups: with thousands of idlers woken

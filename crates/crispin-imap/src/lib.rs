@@ -105,6 +105,9 @@ pub struct SessionConfig {
     pub login_timeout: Duration,
     /// Inactivity allowed after login (RFC 3501: at least 30 minutes).
     pub autologout: Duration,
+    /// At shutdown, how long a command already arriving (an APPEND
+    /// literal in transit) may take to finish before `* BYE`.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for SessionConfig {
@@ -115,6 +118,7 @@ impl Default for SessionConfig {
             idle_recheck: Duration::from_secs(30),
             login_timeout: Duration::from_secs(60),
             autologout: Duration::from_secs(30 * 60),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -124,8 +128,41 @@ pub struct ImapContext {
     pub store: Arc<dyn Store>,
     pub auth: Arc<dyn Authenticator>,
     pub tls: Option<Arc<dyn TlsUpgrade>>,
-    pub config: SessionConfig,
+    /// Replaced on a configuration reload; a session keeps the one it
+    /// started with (see [`ImapContext::config`]).
+    config: std::sync::RwLock<Arc<SessionConfig>>,
     pub shutdown: CancellationToken,
+}
+
+impl ImapContext {
+    pub fn new(
+        store: Arc<dyn Store>,
+        auth: Arc<dyn Authenticator>,
+        tls: Option<Arc<dyn TlsUpgrade>>,
+        config: SessionConfig,
+        shutdown: CancellationToken,
+    ) -> Self {
+        ImapContext {
+            store,
+            auth,
+            tls,
+            config: std::sync::RwLock::new(Arc::new(config)),
+            shutdown,
+        }
+    }
+
+    /// The settings for a new session.
+    pub fn config(&self) -> Arc<SessionConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// New sessions get `config`; sessions under way keep theirs.
+    pub fn set_config(&self, config: SessionConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
 }
 
 #[cfg(test)]

@@ -372,7 +372,7 @@ impl Session {
                 StatusItem::Unseen => u64::from(st.unseen),
                 StatusItem::Deleted => u64::from(st.deleted),
                 StatusItem::Size => st.size,
-                StatusItem::AppendLimit => self.ctx.config.limits.max_message,
+                StatusItem::AppendLimit => self.config.limits.max_message,
                 StatusItem::HighestModseq => {
                     return Status::bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported");
                 }

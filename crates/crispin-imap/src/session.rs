@@ -18,6 +18,9 @@ const MAX_BAD_COMMANDS: u32 = 20;
 
 pub(crate) struct Session {
     pub ctx: Arc<ImapContext>,
+    /// The settings this session started with (a reload changes new
+    /// sessions only).
+    pub config: Arc<crate::SessionConfig>,
     pub conn: Connection,
     pub info: ConnInfo,
     pub account: Option<Account>,
@@ -26,6 +29,8 @@ pub(crate) struct Session {
     pub utf8: bool,
     pub enabled: Vec<String>,
     logout: bool,
+    /// The client's name and version from ID (RFC 2971), for the log.
+    client_id: Option<String>,
     /// Pipelined APPENDs under way, answered in order before anything
     /// else (see `start_append`).
     appending: Vec<(String, tokio::task::JoinHandle<Status>)>,
@@ -52,23 +57,27 @@ impl Status {
 
 /// Runs one connection until it ends.
 pub async fn run_session(ctx: Arc<ImapContext>, stream: Box<dyn Stream>, info: ConnInfo) {
-    let mut limits = ctx.config.limits.clone();
+    let config = ctx.config();
+    let mut limits = config.limits.clone();
     // Before login nobody may upload a message: APPEND literals get the
     // small limit until then (see `logged_in`).
     limits.max_message = limits.max_literal.min(limits.max_message);
     let mut s = Session {
         conn: Connection::new(stream, limits),
         ctx,
+        config,
         info,
         account: None,
         selected: None,
         utf8: false,
         enabled: Vec::new(),
         logout: false,
+        client_id: None,
         appending: Vec::new(),
     };
-    if let Err(e) = s.run().await {
-        tracing::debug!(peer = %s.info.peer, error = %e, "session ended with an error");
+    match s.run().await {
+        Ok(()) => s.conn.shutdown().await,
+        Err(e) => tracing::debug!(peer = %s.info.peer, error = %e, "session ended with an error"),
     }
     if let Some(account) = &s.account {
         s.ctx.auth.logout(account, &s.info);
@@ -79,7 +88,10 @@ pub(crate) fn store_error(e: StoreError) -> Status {
     match e {
         StoreError::NoMailbox => Status::no("[NONEXISTENT] No such mailbox"),
         StoreError::MailboxExists => Status::no("[ALREADYEXISTS] Mailbox already exists"),
-        StoreError::TooLarge => Status::no("[TOOBIG] Message too large"),
+        StoreError::TooLarge => {
+            tracing::info!("refused: [TOOBIG] message too large");
+            Status::no("[TOOBIG] Message too large")
+        }
         e => {
             tracing::error!(error = %e, "store error");
             Status::no("[SERVERBUG] Internal error, the command was not completed")
@@ -111,10 +123,7 @@ impl Session {
         } else {
             out.push_str(" UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH");
         }
-        out.push_str(&format!(
-            " APPENDLIMIT={}",
-            self.ctx.config.limits.max_message
-        ));
+        out.push_str(&format!(" APPENDLIMIT={}", self.config.limits.max_message));
         out
     }
 
@@ -140,18 +149,35 @@ impl Session {
         let mut bad_commands = 0;
         loop {
             let timeout = if self.authenticated() {
-                self.ctx.config.autologout
+                self.config.autologout
             } else {
-                self.ctx.config.login_timeout
+                self.config.login_timeout
             };
             let shutdown = self.ctx.shutdown.clone();
-            let frame = tokio::select! {
-                r = tokio::time::timeout(timeout, self.conn.read_frame()) => r,
-                _ = shutdown.cancelled() => {
-                    self.finish_appends().await?;
-                    self.untagged("BYE Server shutting down");
-                    return self.conn.flush().await;
+            let receiving = self.conn.receiving();
+            let grace = self.config.shutdown_grace;
+            let frame = {
+                let read = tokio::time::timeout(timeout, self.conn.read_frame());
+                tokio::pin!(read);
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => {
+                        // A command that is arriving (an APPEND literal in
+                        // transit) may finish within the grace period;
+                        // nobody else is waited for.
+                        if receiving.load(std::sync::atomic::Ordering::Relaxed) {
+                            tokio::time::timeout(grace, read).await.ok()
+                        } else {
+                            None
+                        }
+                    }
+                    r = &mut read => Some(r),
                 }
+            };
+            let Some(frame) = frame else {
+                self.finish_appends().await?;
+                self.untagged("BYE Server shutting down");
+                return self.conn.flush().await;
             };
             // Parsed first: only another pipelined APPEND joins the APPENDs
             // under way; anything else is answered after them.
@@ -187,6 +213,11 @@ impl Session {
                     fatal,
                 })) => {
                     let status = if is_append {
+                        tracing::info!(
+                            peer = %self.info.peer,
+                            user = self.account.as_ref().map_or("-", |a| a.name.as_str()),
+                            "APPEND refused: [TOOBIG]"
+                        );
                         Status::no("[TOOBIG] Message too large")
                     } else {
                         Status::bad("Literal too large")
@@ -416,7 +447,11 @@ impl Session {
                 self.logout = true;
                 Status::ok("LOGOUT completed")
             }
-            C::Id(_) => {
+            C::Id(params) => {
+                self.client_id = client_id(params.as_deref());
+                if let Some(id) = &self.client_id {
+                    tracing::debug!(client = %id, "client identified itself");
+                }
                 self.untagged(&format!(
                     "ID (\"name\" \"Crispin\" \"version\" \"{}\")",
                     env!("CARGO_PKG_VERSION")
@@ -529,15 +564,24 @@ impl Session {
             return Status::no("[PRIVACYREQUIRED] Use TLS before logging in");
         }
         match self.ctx.auth.login(user, password, &self.info).await {
-            Ok(account) => self.logged_in(account),
-            Err(e) => auth_failure(e),
+            Ok(account) => self.logged_in(account, "LOGIN"),
+            Err(e) => self.auth_failure(e, user, "LOGIN"),
         }
     }
 
-    fn logged_in(&mut self, account: Account) -> Status {
-        tracing::info!(user = %account.name, peer = %self.info.peer, "logged in");
+    fn logged_in(&mut self, account: Account, mechanism: &str) -> Status {
+        tracing::info!(
+            user = %account.name,
+            peer = %self.info.peer,
+            mechanism,
+            tls = self.info.tls,
+            client = self.client_id.as_deref().unwrap_or("-"),
+            "logged in"
+        );
+        // The connection's span (the server's) names the account from now on.
+        tracing::Span::current().record("user", account.name.as_str());
         self.account = Some(account);
-        self.conn.limits.max_message = self.ctx.config.limits.max_message;
+        self.conn.limits.max_message = self.config.limits.max_message;
         Status::ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
     }
 
@@ -584,9 +628,9 @@ impl Session {
                             Err(status) => return Ok(status),
                         }
                     }
-                    return Ok(self.logged_in(account));
+                    return Ok(self.logged_in(account, mechanism));
                 }
-                SaslStep::Failure(e) => return Ok(auth_failure(e)),
+                SaslStep::Failure(e) => return Ok(self.auth_failure(e, b"", mechanism)),
             }
         }
     }
@@ -609,13 +653,54 @@ impl Session {
     }
 }
 
-fn auth_failure(e: AuthError) -> Status {
-    match e {
-        AuthError::Failed => Status::no("[AUTHENTICATIONFAILED] Authentication failed"),
-        AuthError::Throttled => Status::no("[UNAVAILABLE] Too many failed logins, try again later"),
-        AuthError::Unavailable => {
-            Status::no("[UNAVAILABLE] Authentication is temporarily unavailable")
-        }
-        AuthError::Limit => Status::no("[LIMIT] Too many sessions for this user from your address"),
+/// `name "version"` from an ID list, bounded (it is the client's text).
+fn client_id(params: Option<&[(String, Option<String>)]>) -> Option<String> {
+    let field = |key: &str| {
+        params?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.clone())
+    };
+    let mut id = field("name")?;
+    if let Some(version) = field("version") {
+        id.push(' ');
+        id.push_str(&version);
+    }
+    Some(id.chars().filter(|c| !c.is_control()).take(100).collect())
+}
+
+impl Session {
+    /// The tagged answer to a failed login, logged with what the client
+    /// tried (the authenticator logs the account and the counts).
+    fn auth_failure(&self, e: AuthError, user: &[u8], mechanism: &str) -> Status {
+        let user = String::from_utf8_lossy(&user[..user.len().min(100)]);
+        let (status, why) = match e {
+            AuthError::Failed => (
+                Status::no("[AUTHENTICATIONFAILED] Authentication failed"),
+                "wrong name or password",
+            ),
+            AuthError::Throttled => (
+                Status::no("[UNAVAILABLE] Too many failed logins, try again later"),
+                "locked out",
+            ),
+            AuthError::Unavailable => (
+                Status::no("[UNAVAILABLE] Authentication is temporarily unavailable"),
+                "backend unavailable",
+            ),
+            AuthError::Limit => (
+                Status::no("[LIMIT] Too many sessions for this user from your address"),
+                "too many sessions",
+            ),
+        };
+        tracing::info!(
+            user = %user,
+            peer = %self.info.peer,
+            mechanism,
+            tls = self.info.tls,
+            client = self.client_id.as_deref().unwrap_or("-"),
+            why,
+            "login refused"
+        );
+        status
     }
 }

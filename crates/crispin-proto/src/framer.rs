@@ -9,6 +9,8 @@
 use bytes::{Buf, BytesMut};
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Any byte stream a session can run over (TCP, TLS, ...).
@@ -163,6 +165,9 @@ pub struct Connection {
     /// Responses waiting to be written; see [`Connection::flush`].
     pub out: Vec<u8>,
     pub limits: Limits,
+    /// True while part of a command has arrived and the rest has not (see
+    /// [`Connection::receiving`]).
+    receiving: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -174,7 +179,25 @@ impl Connection {
             skipping: None,
             out: Vec::with_capacity(1024),
             limits,
+            receiving: Arc::default(),
         }
+    }
+
+    /// Ends the connection cleanly: for TLS a `close_notify` alert (RFC
+    /// 8446 §6.1; without it a client cannot tell our LOGOUT from a cut
+    /// connection), then the TCP FIN. Bounded: a peer that reads nothing
+    /// must not hold the session.
+    pub async fn shutdown(&mut self) {
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.shutdown()).await;
+    }
+
+    /// A flag that is set while a command is partly received (a line
+    /// without its end, or a literal in transit), readable while
+    /// [`Connection::read_frame`] runs: at shutdown a session lets such a
+    /// command finish and waits for no one else.
+    pub fn receiving(&self) -> Arc<AtomicBool> {
+        self.receiving.clone()
     }
 
     /// Writes buffered responses to the client.
@@ -269,6 +292,9 @@ impl Connection {
             if self.rbuf.capacity() - self.rbuf.len() < 1024 {
                 self.rbuf.reserve(8 * 1024);
             }
+            if !self.rbuf.is_empty() {
+                self.receiving.store(true, Ordering::Relaxed);
+            }
             if self.stream.read_buf(&mut self.rbuf).await? == 0 {
                 return Err(FrameError::Eof);
             }
@@ -327,6 +353,12 @@ impl Connection {
     /// Reads one whole command. Literal size checks happen here, before
     /// any `+` continuation is sent.
     pub async fn read_frame(&mut self) -> Result<Frame, FrameError> {
+        let frame = self.read_frame_inner().await;
+        self.receiving.store(false, Ordering::Relaxed);
+        frame
+    }
+
+    async fn read_frame_inner(&mut self) -> Result<Frame, FrameError> {
         let mut frame = Frame::default();
         let mut header: Option<(String, String)> = None;
         let mut literal_total: u64 = 0;
@@ -342,6 +374,7 @@ impl Connection {
                 frame.chunks.push(Chunk::Text(line));
                 return Ok(frame);
             };
+            self.receiving.store(true, Ordering::Relaxed);
             let (tag, command) = header.get_or_insert_with(|| tag_and_command(&line)).clone();
             // In APPEND only the message may be large: a literal right
             // after the command name is the mailbox name.

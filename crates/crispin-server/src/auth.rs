@@ -48,21 +48,49 @@ pub struct AuthService {
 
 struct Inner {
     store: Arc<dyn Store>,
-    cfg: AuthConfig,
-    max_user_ip: usize,
+    /// The policy and its session limit, replaced on reload.
+    settings: std::sync::RwLock<Arc<Settings>>,
+    /// Failed logins from an address, whatever account they named (a
+    /// password spray from one address).
     by_ip: Mutex<HashMap<IpAddr, Failures>>,
-    by_user: Mutex<HashMap<String, Failures>>,
+    /// Failed logins of an account from an address. Not per account
+    /// alone: then anyone could lock any account out.
+    by_user_ip: Mutex<HashMap<(String, IpAddr), Failures>>,
     sessions: Mutex<HashMap<(String, IpAddr), usize>>,
     /// Keys fake SCRAM salts for unknown users, so a probe cannot tell
     /// whether a name exists.
     fake_key: [u8; 32],
-    /// Verified for unknown users, so they cost the same as known ones.
-    dummy_hash: String,
+
     /// Password hashes verified at once. A hash is deliberately costly in
     /// CPU and memory; a burst of logins (thousands of clients reconnecting)
     /// must queue for the cores instead of each holding a thread and its
     /// memory at the same time.
     hash_slots: tokio::sync::Semaphore,
+}
+
+struct Settings {
+    cfg: AuthConfig,
+    max_user_ip: usize,
+    /// Verified for unknown users, so they cost the same as known ones
+    /// (made with the current cost parameters).
+    dummy_hash: String,
+}
+
+impl Settings {
+    fn new(cfg: AuthConfig, max_user_ip: usize) -> Settings {
+        let random: [u8; 16] = rand::rng().random();
+        let dummy_hash = credentials(
+            &base64::engine::general_purpose::STANDARD.encode(random),
+            &cfg,
+        )
+        .map(|c| c.password_hash)
+        .unwrap_or_default();
+        Settings {
+            cfg,
+            max_user_ip,
+            dummy_hash,
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -71,23 +99,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl AuthService {
     pub fn new(store: Arc<dyn Store>, cfg: AuthConfig, max_user_ip: usize) -> Self {
-        let random: [u8; 16] = rand::rng().random();
-        let dummy_hash = credentials(
-            &base64::engine::general_purpose::STANDARD.encode(random),
-            &cfg,
-        )
-        .map(|c| c.password_hash)
-        .unwrap_or_default();
         AuthService {
             inner: Arc::new(Inner {
                 store,
-                cfg,
-                max_user_ip,
+                settings: std::sync::RwLock::new(Arc::new(Settings::new(cfg, max_user_ip))),
                 by_ip: Mutex::default(),
-                by_user: Mutex::default(),
+                by_user_ip: Mutex::default(),
                 sessions: Mutex::default(),
                 fake_key: rand::rng().random(),
-                dummy_hash,
                 hash_slots: tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 ),
@@ -96,9 +115,42 @@ impl AuthService {
     }
 }
 
+impl AuthService {
+    /// A new policy (SIGHUP): it applies to the next login; failures
+    /// counted so far stay counted.
+    pub fn reconfigure(&self, cfg: AuthConfig, max_user_ip: usize) {
+        let settings = Arc::new(Settings::new(cfg, max_user_ip));
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = settings;
+    }
+}
+
+impl AuthService {
+    /// Ends an account's lockout and forgets its failed logins
+    /// (`crispin user unlock`): from every address, and those failures
+    /// no longer count against their addresses either. Returns how many
+    /// failures were forgotten.
+    pub fn unlock(&self, name: &str) -> u32 {
+        let name = crispin_store::account_name(name);
+        let forgotten = self.inner.forget(|(user, _)| *user == name);
+        tracing::info!(user = %name, failures = forgotten, "lockout ended by the administrator");
+        forgotten
+    }
+}
+
 impl Inner {
+    fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn recent<K: std::hash::Hash + Eq>(&self, map: &Mutex<HashMap<K, Failures>>, key: &K) -> u32 {
-        let window = Duration::from_secs(self.cfg.lockout_secs);
+        let window = Duration::from_secs(self.settings().cfg.lockout_secs);
         lock(map)
             .get(key)
             .filter(|f| f.last.elapsed() < window)
@@ -107,23 +159,46 @@ impl Inner {
 
     /// Refuses locked-out logins and serves the back-off delay.
     async fn gate(&self, user: &str, ip: IpAddr) -> Result<(), AuthError> {
+        let settings = self.settings();
+        let cfg = &settings.cfg;
         let n = self
             .recent(&self.by_ip, &ip)
-            .max(self.recent(&self.by_user, &user.to_string()));
-        if n >= self.cfg.lockout_after {
+            .max(self.recent(&self.by_user_ip, &(user.to_string(), ip)));
+        if n >= cfg.lockout_after {
             tracing::warn!(%user, %ip, failures = n, "login refused: locked out");
             return Err(AuthError::Throttled);
         }
-        if n >= self.cfg.failures_before_delay && self.cfg.failure_delay_ms > 0 {
-            let exp = (n - self.cfg.failures_before_delay).min(20);
-            let ms = self
-                .cfg
+        if n >= cfg.failures_before_delay && cfg.failure_delay_ms > 0 {
+            let exp = (n - cfg.failures_before_delay).min(20);
+            let ms = cfg
                 .failure_delay_ms
                 .saturating_mul(1 << exp)
-                .min(self.cfg.max_failure_delay_ms);
+                .min(cfg.max_failure_delay_ms);
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         Ok(())
+    }
+
+    /// Forgets the failures of the (account, address) pairs `which`
+    /// picks, here and in their addresses' counts; returns how many.
+    fn forget(&self, which: impl Fn(&(String, IpAddr)) -> bool) -> u32 {
+        let mut pairs = lock(&self.by_user_ip);
+        let mut by_ip = lock(&self.by_ip);
+        let mut forgotten = 0;
+        pairs.retain(|key, f| {
+            if !which(key) {
+                return true;
+            }
+            forgotten += f.count;
+            if let Some(at_ip) = by_ip.get_mut(&key.1) {
+                at_ip.count = at_ip.count.saturating_sub(f.count);
+                if at_ip.count == 0 {
+                    by_ip.remove(&key.1);
+                }
+            }
+            false
+        });
+        forgotten
     }
 
     fn record(&self, user: &str, ip: IpAddr, ok: bool) {
@@ -142,13 +217,15 @@ impl Inner {
             f.count += 1;
             f.last = now;
         }
-        let window = Duration::from_secs(self.cfg.lockout_secs);
+        let window = Duration::from_secs(self.settings().cfg.lockout_secs);
         if ok {
-            lock(&self.by_user).remove(user);
-            lock(&self.by_ip).remove(&ip);
+            // A success vouches for its own account's earlier typos only:
+            // failures against other accounts from here still count (one
+            // valid account must not reset a spray at the others).
+            self.forget(|key| key.0 == user && key.1 == ip);
         } else {
             tracing::info!(%user, %ip, "failed login");
-            bump(&mut lock(&self.by_user), user.to_string(), window);
+            bump(&mut lock(&self.by_user_ip), (user.to_string(), ip), window);
             bump(&mut lock(&self.by_ip), ip, window);
         }
     }
@@ -157,7 +234,7 @@ impl Inner {
     fn admit(&self, account: &Account, ip: IpAddr) -> Result<(), AuthError> {
         let mut sessions = lock(&self.sessions);
         let n = sessions.entry((account.name.clone(), ip)).or_insert(0);
-        if *n >= self.max_user_ip {
+        if *n >= self.settings().max_user_ip {
             return Err(AuthError::Limit);
         }
         *n += 1;
@@ -177,7 +254,7 @@ impl Inner {
         let hash = account
             .as_ref()
             .map(|a| a.credentials.password_hash.clone())
-            .unwrap_or_else(|| self.dummy_hash.clone());
+            .unwrap_or_else(|| self.settings().dummy_hash.clone());
         let password = password.to_vec();
         let _slot = self.hash_slots.acquire().await;
         let ok = tokio::task::spawn_blocking(move || {
@@ -203,6 +280,8 @@ impl Inner {
         let Ok(user) = std::str::from_utf8(user) else {
             return Err(AuthError::Failed);
         };
+        // Failures count against the account, however its name is spelt.
+        let user = &crispin_store::account_name(user);
         self.gate(user, ip).await?;
         let result = self.verify_password(user, password).await;
         self.finish(user, ip, result)
@@ -235,7 +314,7 @@ impl Inner {
         mac.update(user.as_bytes());
         let salt = mac.finalize().into_bytes()[..16].to_vec();
         ScramSecret {
-            iterations: self.cfg.scram_iterations,
+            iterations: self.settings().cfg.scram_iterations,
             salt,
             stored_key: rand::rng().random(),
             server_key: rand::rng().random(),
@@ -386,7 +465,7 @@ impl SaslExchange for Scram {
                     return SaslStep::Failure(AuthError::Failed);
                 }
             };
-            let user = first.user.clone();
+            let user = crispin_store::account_name(&first.user);
             if let Err(e) = self.inner.gate(&user, self.ip).await {
                 return SaslStep::Failure(e);
             }

@@ -10,8 +10,12 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Where the database, message files and generated certificates live.
     pub data_dir: PathBuf,
-    /// Log filter (`tracing` syntax), overridden by `RUST_LOG`.
+    /// Log filter (`tracing` syntax), overridden by `RUST_LOG`. A bare
+    /// level (`debug`) applies to Crispin's own events; dependencies stay
+    /// at `warn` unless named (`debug,sqlx=info`).
     pub log: String,
+    /// `text` (the default) or `json`, one object per line.
+    pub log_format: LogFormat,
     pub imap: ImapConfig,
     pub imaps: ImapsConfig,
     pub lmtp: LmtpConfig,
@@ -81,6 +85,14 @@ impl Default for TlsConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 /// When a password may travel without TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +122,9 @@ pub struct LimitsConfig {
     /// Simultaneous logged-in sessions of one user from one IP address
     /// (a desktop client and several phones behind one NAT must fit).
     pub max_connections_per_user_ip: usize,
+    /// At shutdown, seconds a command already arriving (an APPEND literal
+    /// in transit) may take to finish before clients get `* BYE`.
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +155,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("crispin-data"),
             log: "info".into(),
+            log_format: LogFormat::Text,
             imap: ImapConfig::default(),
             imaps: ImapsConfig::default(),
             lmtp: LmtpConfig::default(),
@@ -168,6 +184,7 @@ impl Default for LimitsConfig {
             idle_keepalive_secs: 120,
             max_connections_per_ip: 256,
             max_connections_per_user_ip: 50,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -225,6 +242,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        log_filter(&self.log)?;
         if self.limits.max_line_length < 8 * 1024 {
             return Err(ConfigError::Invalid(
                 "limits.max_line_length must be at least 8192".into(),
@@ -259,6 +277,34 @@ impl Config {
     }
 }
 
+/// The crates whose events a bare level in `log` turns on (a target
+/// prefix: it covers every `crispin_*` crate).
+const OWN_TARGET: &str = "crispin";
+
+/// Parses a log filter. A directive without a target (`debug`) is about
+/// Crispin: dependencies stay at `warn` unless a directive names them, so
+/// that `debug` shows what the server did, not every SQL statement.
+pub fn log_filter(spec: &str) -> Result<tracing_subscriber::EnvFilter, ConfigError> {
+    use tracing_subscriber::filter::LevelFilter;
+    let mut directives = vec!["warn".to_string()];
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<LevelFilter>() {
+            Ok(level) => {
+                // Quieter than warn applies everywhere.
+                if level < LevelFilter::WARN {
+                    directives[0] = part.to_string();
+                }
+                directives.push(format!("{OWN_TARGET}={part}"));
+            }
+            Err(_) => directives.push(part.to_string()),
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(LevelFilter::WARN.into())
+        .parse(directives.join(","))
+        .map_err(|e| ConfigError::Invalid(format!("log filter {spec:?}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +317,70 @@ mod tests {
         assert_eq!(c.imap.listen[0].port(), 143);
         assert_eq!(c.limits.max_message_size, 64 * 1024 * 1024);
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
+    }
+
+    /// What a filter lets through, of a debug and a warn event from
+    /// Crispin and from a dependency.
+    fn passes(spec: &str) -> String {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt;
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(log_filter(spec).unwrap())
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || out.clone()),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "crispin_server::server", "own-debug");
+            tracing::warn!(target: "crispin_store::sqlite", "own-warn");
+            tracing::debug!(target: "sqlx::query", "dep-debug");
+            tracing::info!(target: "sqlx::query", "dep-info");
+            tracing::warn!(target: "sqlx::query", "dep-warn");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        ["own-debug", "own-warn", "dep-debug", "dep-info", "dep-warn"]
+            .into_iter()
+            .filter(|m| text.contains(m))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn a_bare_level_is_about_crispin() {
+        assert_eq!(passes("debug"), "own-debug own-warn dep-warn");
+        assert_eq!(passes("info"), "own-warn dep-warn");
+        assert_eq!(
+            passes("debug,sqlx=info"),
+            "own-debug own-warn dep-info dep-warn"
+        );
+        assert_eq!(passes("error"), "");
+        assert_eq!(
+            passes("crispin_server=debug"),
+            "own-debug own-warn dep-warn"
+        );
+    }
+
+    #[test]
+    fn an_unparseable_log_filter_is_a_configuration_error() {
+        for bad in ["crispin=loud", "info,[unclosed", "sqlx=nonsense"] {
+            assert!(log_filter(bad).is_err(), "{bad}");
+            let c: Config = toml::from_str(&format!("log = {bad:?}")).unwrap();
+            assert!(c.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub enum ServerError {
     Store(#[from] crispin_store::StoreError),
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
-    #[error("cannot listen on {path}: {source}")]
+    #[error("cannot listen on {}: {source}", path.display())]
     Unix {
         path: std::path::PathBuf,
         source: std::io::Error,
@@ -30,10 +30,142 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{}: {source}", path.display())]
+    Lock {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is in use by another `crispin serve` (pid {pid}); two servers on one data_dir would disagree about what is stored",
+        dir.display()
+    )]
+    Locked {
+        dir: std::path::PathBuf,
+        pid: String,
+    },
 }
 
-pub async fn open_store(config: &Config) -> Result<Arc<SqliteStore>, crispin_store::StoreError> {
-    Ok(Arc::new(SqliteStore::open(&config.data_dir).await?))
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The changed keys a reload cannot apply: what is bound, opened or
+/// shared with the LMTP listeners at start.
+fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let mut check = |changed: bool, key: &'static str| {
+        if changed {
+            keys.push(key);
+        }
+    };
+    check(old.data_dir != new.data_dir, "data_dir");
+    check(old.imap.listen != new.imap.listen, "imap.listen");
+    check(old.imaps.listen != new.imaps.listen, "imaps.listen");
+    check(old.lmtp.listen != new.lmtp.listen, "lmtp.listen");
+    check(
+        old.lmtp.unix_socket != new.lmtp.unix_socket,
+        "lmtp.unix_socket",
+    );
+    check(old.lmtp.hostname != new.lmtp.hostname, "lmtp.hostname");
+    check(
+        old.lmtp.max_recipients != new.lmtp.max_recipients,
+        "lmtp.max_recipients",
+    );
+    check(old.tls.enabled != new.tls.enabled, "tls.enabled");
+    check(old.log_format != new.log_format, "log_format");
+    keys
+}
+
+/// Whether a command may create the store when there is none: only
+/// `serve` and `user add` do; the others refuse, so that a tool run in the
+/// wrong directory leaves nothing behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    CreateIfMissing,
+    Existing,
+}
+
+pub async fn open_store(
+    config: &Config,
+    mode: Open,
+) -> Result<Arc<SqliteStore>, crispin_store::StoreError> {
+    let store = match mode {
+        Open::CreateIfMissing => SqliteStore::open(&config.data_dir).await?,
+        Open::Existing => SqliteStore::open_existing(&config.data_dir).await?,
+    };
+    Ok(Arc::new(store))
+}
+
+/// The one `crispin serve` of a data directory: an exclusive lock on
+/// `data_dir/serve.lock`, held as long as the server runs (the kernel
+/// drops it when the process dies, so a crash leaves nothing stale).
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    pub fn acquire(dir: &std::path::Path) -> Result<DataDirLock, ServerError> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let path = dir.join("serve.lock");
+        let err = |source| ServerError::Lock {
+            path: path.clone(),
+            source,
+        };
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| ServerError::Lock {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim();
+                return Err(ServerError::Locked {
+                    dir: dir.to_path_buf(),
+                    pid: if pid.is_empty() { "unknown" } else { pid }.to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(err)?;
+        Ok(DataDirLock { _file: file })
+    }
+}
+
+/// Binds a TCP listener. IPv6 sockets are IPv6 only, so that `0.0.0.0:143`
+/// and `[::]:143` can both be listed (Linux's default `bindv6only = 0`
+/// would make `[::]` take the IPv4 port too, and the second bind fail).
+fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    use socket2::{Domain, Socket, Type};
+    let err = |source| ServerError::Bind { addr, source };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(err)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(err)?;
+    }
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(1024).map_err(err)?;
+    TcpListener::from_std(socket.into()).map_err(err)
 }
 
 /// A server that is accepting connections.
@@ -46,14 +178,21 @@ pub struct RunningServer {
     pub tls: Option<Arc<Tls>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    shared: Arc<Listening>,
+    auth: Arc<AuthService>,
+    /// The configuration in effect, to tell what a reload changes.
+    applied: Mutex<Config>,
+    /// Released when the server is dropped, after the store is closed.
+    _lock: DataDirLock,
 }
 
 impl RunningServer {
-    /// Re-reads the TLS certificate and key (on SIGHUP); connections in
-    /// progress are not affected.
+    /// Re-reads the TLS certificate and key; connections in progress are
+    /// not affected.
     pub fn reload_tls(&self) {
         if let Some(tls) = &self.tls {
-            match tls.reload() {
+            let config = lock(&self.applied).clone();
+            match tls.reload(&config.tls, &config.data_dir) {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
                 Err(e) => {
                     tracing::error!(error = %e, "TLS reload failed; keeping the old certificate")
@@ -62,23 +201,69 @@ impl RunningServer {
         }
     }
 
+    /// Applies a new configuration (SIGHUP): the TLS certificate, limits
+    /// and the login policy take effect for new connections and logins;
+    /// sessions under way keep the limits they started with. Returns the
+    /// changed keys that only a restart applies (they keep their old
+    /// values until then). The log filter is the caller's (it owns the
+    /// subscriber).
+    pub fn reload(&self, new: &Config) -> Vec<&'static str> {
+        let mut applied = lock(&self.applied);
+        let restart = needs_restart(&applied, new);
+        // What needs a restart keeps its old value in what is applied.
+        let mut next = new.clone();
+        next.data_dir = applied.data_dir.clone();
+        next.imap = applied.imap.clone();
+        next.imaps = applied.imaps.clone();
+        next.lmtp = applied.lmtp.clone();
+        next.tls.enabled = applied.tls.enabled;
+        if let Some(tls) = &self.tls {
+            match tls.reload(&next.tls, &next.data_dir) {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; keeping the old certificate");
+                    next.tls = applied.tls.clone();
+                }
+            }
+        }
+        let old_ctx = self.shared.ctx.config();
+        let mut limits = old_ctx.limits.clone();
+        limits.max_line = next.limits.max_line_length;
+        limits.max_message = next.limits.max_message_size;
+        limits.max_literal = (next.limits.max_line_length as u64).max(64 * 1024);
+        self.shared.ctx.set_config(session_config(&next, limits));
+        *self
+            .shared
+            .policy
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Policy::of(&next);
+        self.auth
+            .reconfigure(next.auth.clone(), next.limits.max_connections_per_user_ip);
+        *applied = next;
+        restart
+    }
     /// Stops accepting, tells every client `* BYE` once its current
     /// command has finished, waits for sessions to end, closes the store.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.tracker.close();
-        if tokio::time::timeout(Duration::from_secs(30), self.tracker.wait())
+        // The grace period, and time for the commands it let finish.
+        let grace = self.shared.ctx.config().shutdown_grace + Duration::from_secs(10);
+        if tokio::time::timeout(grace, self.tracker.wait())
             .await
             .is_err()
         {
-            tracing::warn!("some sessions did not end within 30 s");
+            tracing::warn!(secs = grace.as_secs(), "some sessions did not end in time");
         }
         self.store.close().await;
     }
 }
 
 pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
-    let store = open_store(config).await?;
+    // Before anything touches the directory: a second server must not
+    // migrate, rebind the feed socket or write anything.
+    let lock = DataDirLock::acquire(&config.data_dir)?;
+    let store = open_store(config, Open::CreateIfMissing).await?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let limits = crispin_proto::Limits {
@@ -89,45 +274,81 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         spool_dir: store.spool_dir().to_path_buf(),
     };
     let tls = if config.tls.enabled {
-        Some(Arc::new(Tls::load(&config.tls, &config.data_dir)?))
+        let ips: Vec<IpAddr> = config
+            .imap
+            .listen
+            .iter()
+            .chain(&config.imaps.listen)
+            .map(|a| a.ip())
+            .collect();
+        Some(Arc::new(Tls::load(&config.tls, &config.data_dir, &ips)?))
     } else {
         None
     };
-    let ctx = Arc::new(ImapContext {
-        store: store.clone(),
-        auth: Arc::new(AuthService::new(
-            store.clone(),
-            config.auth.clone(),
-            config.limits.max_connections_per_user_ip,
-        )),
-        tls: tls.clone().map(|t| t as Arc<dyn crispin_imap::TlsUpgrade>),
-        config: SessionConfig {
-            limits,
-            idle_keepalive: Duration::from_secs(config.limits.idle_keepalive_secs),
-            idle_recheck: Duration::from_secs(30),
-            login_timeout: Duration::from_secs(config.limits.login_timeout_secs),
-            autologout: Duration::from_secs(config.limits.autologout_secs),
-        },
-        shutdown: shutdown.clone(),
+    // Every listener is bound before any is announced or served: a port
+    // that is taken stops the start before a client is told we are up.
+    let bind_all = |addrs: &[SocketAddr]| -> Result<Vec<(SocketAddr, TcpListener)>, ServerError> {
+        addrs
+            .iter()
+            .map(|addr| {
+                let listener = bind_tcp(*addr)?;
+                Ok((listener.local_addr().unwrap_or(*addr), listener))
+            })
+            .collect()
+    };
+    let imap = bind_all(&config.imap.listen)?;
+    let imaps = bind_all(&config.imaps.listen)?;
+    let lmtp_tcp = bind_all(&config.lmtp.listen)?;
+    let lmtp_unix = match &config.lmtp.unix_socket {
+        Some(path) => Some((path.clone(), bind_lmtp_unix(path)?)),
+        None => None,
+    };
+    store
+        .listen_for_other_processes()
+        .map_err(|source| ServerError::Unix {
+            path: config.data_dir.join("feed.sock"),
+            source,
+        })?;
+
+    let auth = Arc::new(AuthService::new(
+        store.clone(),
+        config.auth.clone(),
+        config.limits.max_connections_per_user_ip,
+    ));
+    let mut notices = store.account_notices();
+    let unlocker = auth.clone();
+    let stop = shutdown.clone();
+    tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                n = notices.recv() => match n {
+                    Ok(crispin_store::AccountNotice::Unlock(name)) => {
+                        unlocker.unlock(&name);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                },
+                _ = stop.cancelled() => return,
+            }
+        }
     });
+    let ctx = Arc::new(ImapContext::new(
+        store.clone(),
+        auth.clone(),
+        tls.clone().map(|t| t as Arc<dyn crispin_imap::TlsUpgrade>),
+        session_config(config, limits),
+        shutdown.clone(),
+    ));
     let shared = Arc::new(Listening {
         ctx,
         tls: tls.clone(),
-        plaintext: config.auth.plaintext,
+        policy: std::sync::RwLock::new(Policy::of(config)),
         per_ip: Mutex::default(),
-        max_per_ip: config.limits.max_connections_per_ip,
         tracker: tracker.clone(),
     });
     let mut bound = [Vec::new(), Vec::new()];
-    for (implicit_tls, addrs) in [(false, &config.imap.listen), (true, &config.imaps.listen)] {
-        for addr in addrs {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: *addr,
-                    source,
-                })?;
-            let local = listener.local_addr().unwrap_or(*addr);
+    for (implicit_tls, listeners) in [(false, imap), (true, imaps)] {
+        for (local, listener) in listeners {
             tracing::info!(addr = %local, tls = implicit_tls, "IMAP listening");
             bound[usize::from(implicit_tls)].push(local);
             tracker.spawn(accept_loop(listener, shared.clone(), implicit_tls));
@@ -146,25 +367,12 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     });
     let mut lmtp_addrs = Vec::new();
     let mut lmtp_listeners = Vec::new();
-    for addr in &config.lmtp.listen {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: *addr,
-                source,
-            })?;
-        let local = listener.local_addr().unwrap_or(*addr);
+    for (local, listener) in lmtp_tcp {
         tracing::info!(addr = %local, "LMTP listening");
         lmtp_addrs.push(local);
         lmtp_listeners.push(LmtpListener::Tcp(listener));
     }
-    if let Some(path) = &config.lmtp.unix_socket {
-        let _ = std::fs::remove_file(path);
-        let listener =
-            tokio::net::UnixListener::bind(path).map_err(|source| ServerError::Unix {
-                path: path.clone(),
-                source,
-            })?;
+    if let Some((path, listener)) = lmtp_unix {
         tracing::info!(path = %path.display(), "LMTP listening");
         lmtp_listeners.push(LmtpListener::Unix(listener));
     }
@@ -176,12 +384,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             shutdown.clone(),
         ));
     }
-    store
-        .listen_for_other_processes()
-        .map_err(|source| ServerError::Unix {
-            path: config.data_dir.join("feed.sock"),
-            source,
-        })?;
     Ok(RunningServer {
         imap_addrs,
         imaps_addrs,
@@ -190,6 +392,31 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         tls,
         shutdown,
         tracker,
+        shared,
+        auth,
+        applied: Mutex::new(config.clone()),
+        _lock: lock,
+    })
+}
+
+fn session_config(config: &Config, limits: crispin_proto::Limits) -> SessionConfig {
+    SessionConfig {
+        limits,
+        idle_keepalive: Duration::from_secs(config.limits.idle_keepalive_secs),
+        idle_recheck: Duration::from_secs(30),
+        login_timeout: Duration::from_secs(config.limits.login_timeout_secs),
+        autologout: Duration::from_secs(config.limits.autologout_secs),
+        shutdown_grace: Duration::from_secs(config.limits.shutdown_grace_secs),
+    }
+}
+
+/// Binds the LMTP Unix socket, replacing a stale one (the data directory
+/// lock says no other server of ours is using it).
+fn bind_lmtp_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, ServerError> {
+    let _ = std::fs::remove_file(path);
+    tokio::net::UnixListener::bind(path).map_err(|source| ServerError::Unix {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
@@ -197,10 +424,25 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
 struct Listening {
     ctx: Arc<ImapContext>,
     tls: Option<Arc<Tls>>,
-    plaintext: Plaintext,
+    policy: std::sync::RwLock<Policy>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
-    max_per_ip: usize,
     tracker: TaskTracker,
+}
+
+/// The connection policy, replaced on reload.
+#[derive(Clone, Copy)]
+struct Policy {
+    plaintext: Plaintext,
+    max_per_ip: usize,
+}
+
+impl Policy {
+    fn of(config: &Config) -> Policy {
+        Policy {
+            plaintext: config.auth.plaintext,
+            max_per_ip: config.limits.max_connections_per_ip,
+        }
+    }
 }
 
 /// Counts a connection from an IP for as long as it lives.
@@ -225,7 +467,7 @@ impl Listening {
     fn take_slot(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
         let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(ip).or_insert(0);
-        if *n >= self.max_per_ip {
+        if *n >= self.policy().max_per_ip {
             return None;
         }
         *n += 1;
@@ -235,8 +477,12 @@ impl Listening {
         })
     }
 
+    fn policy(&self) -> Policy {
+        *self.policy.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn plaintext_ok(&self, peer: SocketAddr) -> bool {
-        match self.plaintext {
+        match self.policy().plaintext {
             Plaintext::Always => true,
             Plaintext::Never => false,
             Plaintext::Loopback => peer.ip().to_canonical().is_loopback(),
@@ -251,6 +497,7 @@ async fn connection(
     implicit_tls: bool,
 ) {
     let Some(slot) = shared.take_slot(peer.ip()) else {
+        tracing::warn!(%peer, "connection refused: too many from this address");
         use tokio::io::AsyncWriteExt;
         let mut stream = stream;
         let _ = stream
@@ -274,13 +521,16 @@ async fn connection(
                 s
             }
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                tracing::info!(error = %e, "TLS handshake failed");
                 return;
             }
         },
         _ => stream,
     };
+    let started = std::time::Instant::now();
+    tracing::info!(tls = info.tls, "connection opened");
     crispin_imap::run_session(shared.ctx.clone(), stream, info).await;
+    tracing::info!(secs = started.elapsed().as_secs(), "connection closed");
     drop(slot);
 }
 
@@ -301,9 +551,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Listening>, implicit_tls
             }
         };
         let _ = stream.set_nodelay(true);
-        shared
-            .tracker
-            .spawn(connection(shared.clone(), stream, peer, implicit_tls));
+        shared.tracker.spawn(tracing::Instrument::instrument(
+            connection(shared.clone(), stream, peer, implicit_tls),
+            tracing::info_span!("imap", %peer, user = tracing::field::Empty),
+        ));
     }
 }
 

@@ -170,3 +170,45 @@ async fn lmtp_on_a_unix_socket() {
     );
     server.shutdown().await;
 }
+
+/// `0.0.0.0:P` and `[::]:P` side by side, as the example configuration
+/// lists them: IPv6 listeners are IPv6-only, so the second bind does not
+/// find the port taken by the first (Linux's `bindv6only = 0`).
+#[tokio::test]
+async fn ipv4_and_ipv6_wildcards_on_one_port() {
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = TestServer::start_with(|c| {
+        c.imap.listen = vec![
+            format!("0.0.0.0:{port}").parse().unwrap(),
+            format!("[::]:{port}").parse().unwrap(),
+        ];
+    })
+    .await;
+    for addr in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let mut c = Client::connect(addr.parse().unwrap()).await;
+        c.ok("LOGIN alice alice-pw").await;
+    }
+    server.shutdown().await;
+}
+
+/// A second server on the same data directory refuses to start, naming
+/// the first's pid, and touches nothing the first uses.
+#[tokio::test]
+async fn a_second_server_on_one_data_dir_is_refused() {
+    let first = TestServer::start().await;
+    let second = crispin_server::start(&first.config).await;
+    let err = match second {
+        Ok(_) => panic!("a second server started on {:?}", first.dir.path()),
+        Err(e) => e.to_string(),
+    };
+    let pid = std::process::id().to_string();
+    assert!(err.contains(&pid) && err.contains("in use"), "{err}");
+    // The first still serves and still hears other processes' changes.
+    let mut c = first.login("alice").await;
+    c.ok("SELECT INBOX").await;
+    first.shutdown().await;
+}

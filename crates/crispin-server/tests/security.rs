@@ -28,6 +28,34 @@ async fn implicit_tls_login() {
     server.shutdown().await;
 }
 
+/// RFC 8446 §6.1: a LOGOUT over TLS ends with close_notify, so that the
+/// client can tell it from a cut connection (rustls reports a TLS stream
+/// that ends without one as UnexpectedEof).
+#[tokio::test]
+async fn logout_over_tls_ends_with_close_notify() {
+    use tokio::io::AsyncReadExt;
+    let server = tls_server().await;
+    for starttls in [false, true] {
+        let mut c = if starttls {
+            let mut c = server.connect().await;
+            c.starttls(&server).await;
+            c
+        } else {
+            server.connect_tls().await
+        };
+        c.ok("LOGIN alice alice-pw").await;
+        let bye = c.ok("LOGOUT").await;
+        assert!(bye[0].starts_with("* BYE"), "{bye:?}");
+        let mut rest = Vec::new();
+        let end = tokio::time::timeout(TIMEOUT, c.stream.read_to_end(&mut rest))
+            .await
+            .unwrap();
+        assert!(end.is_ok(), "starttls={starttls}: {end:?}");
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn starttls_then_login_and_capabilities_change() {
     let server = TestServer::start_with(|c| c.auth.plaintext = Plaintext::Never).await;
@@ -121,8 +149,8 @@ async fn lockout_after_repeated_failures() {
         let st = c.status("LOGIN alice wrong").await;
         assert!(st.contains("NO [AUTHENTICATIONFAILED]"), "{st}");
     }
-    // The right password no longer helps, for this account from any IP
-    // and for any account from this IP.
+    // The right password no longer helps, for this account and for any
+    // other account from this IP.
     let st = c.status("LOGIN alice alice-pw").await;
     assert!(st.contains("NO [UNAVAILABLE]"), "{st}");
     let st = c.status("LOGIN bob bob-pw").await;

@@ -45,11 +45,28 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "no store in {} (`crispin serve` or `crispin user add` creates one; is data_dir right?)",
+        .0.display()
+    )]
+    NoStore(std::path::PathBuf),
     #[error("{0}")]
     Other(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An account name as stored and looked up: names are case-insensitive
+/// (`LOGIN BOB` is bob, as mail to `BOB@` is), so they are kept in lower
+/// case. Every backend calls this on the way in.
+pub fn account_name(name: &str) -> String {
+    name.to_lowercase()
+}
 
 /// The mailboxes every new account starts with, and their RFC 6154 uses.
 pub const DEFAULT_MAILBOXES: [(&str, Option<&str>); 6] = [
@@ -63,7 +80,7 @@ pub const DEFAULT_MAILBOXES: [(&str, Option<&str>); 6] = [
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    // Accounts.
+    // Accounts. Names are case-insensitive (see [`account_name`]).
     /// Creates the account with its default mailboxes, subscribed.
     async fn create_account(&self, name: &str, credentials: &Credentials) -> Result<AccountId>;
     async fn delete_account(&self, name: &str) -> Result<()>;

@@ -59,7 +59,12 @@ struct Notifier {
     /// Set in the server, which hears of every other process's changes:
     /// then a cached index no change was heard of since is current.
     hears_all: std::sync::atomic::AtomicBool,
+    /// Notices about accounts heard from other processes.
+    accounts: tokio::sync::broadcast::Sender<AccountNotice>,
 }
+
+/// The feed socket's prefix for [`AccountNotice::Unlock`].
+const UNLOCK: &str = "unlock ";
 
 impl Notifier {
     /// After a commit: remember the change for catching-up sessions and
@@ -96,6 +101,35 @@ impl Notifier {
     }
 }
 
+/// Creates the data directory (0700) and an empty database file (0600)
+/// unless they exist; SQLite gives its WAL and shared-memory files the
+/// database file's mode.
+fn create_private(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let file_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::File { path, source }
+    };
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(file_error(dir))?;
+    }
+    let db = dir.join("crispin.db");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&db)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::File { path: db, source }),
+    }
+}
+
 /// The migration that made `blob_fields`.
 const FIELDS_MIGRATION: i64 = 11;
 
@@ -104,12 +138,38 @@ const FIELDS_MIGRATION: i64 = 11;
 const UNRENDERED: &str = "SELECT rowid, meta FROM blobs WHERE imap IS NULL LIMIT 1000";
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens the store in `dir`, creating it when missing: `dir` with mode
+    /// 0700 and the database with 0600 (it holds password hashes).
     pub async fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        create_private(dir)?;
+        Self::open_existing(dir).await
+    }
+
+    /// Opens the store in `dir`; [`StoreError::NoStore`] when there is
+    /// none, so that a tool run from the wrong directory does not leave a
+    /// new, empty store behind.
+    pub async fn open_existing(dir: &Path) -> Result<Self> {
+        let db = dir.join("crispin.db");
+        match std::fs::metadata(&db) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NoStore(dir.to_path_buf()));
+            }
+            Err(source) => return Err(StoreError::File { path: db, source }),
+        }
+        // SQLite's own open error does not say which file: check first
+        // that we may read and write it.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&db)
+            .map_err(|source| StoreError::File {
+                path: db.clone(),
+                source,
+            })?;
         let options = SqliteConnectOptions::new()
-            .filename(dir.join("crispin.db"))
-            .create_if_missing(true)
+            .filename(&db)
+            .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
@@ -147,7 +207,12 @@ impl SqliteStore {
             )
             .await?;
         let tmp_dir = dir.join("tmp");
-        let blobs = Arc::new(BlobFiles::open(&dir.join("blobs"), &tmp_dir)?);
+        let blobs = Arc::new(
+            BlobFiles::open(&dir.join("blobs"), &tmp_dir).map_err(|source| StoreError::File {
+                path: dir.join("blobs"),
+                source,
+            })?,
+        );
         let notes = Arc::new(Notifier {
             feed: ChangeFeed::default(),
             log: ChangeLog::default(),
@@ -155,6 +220,7 @@ impl SqliteStore {
             notify_server: std::sync::atomic::AtomicBool::new(false),
             index: IndexCache::default(),
             hears_all: std::sync::atomic::AtomicBool::new(false),
+            accounts: tokio::sync::broadcast::channel(16).0,
         });
         // The migrations' connection is done; writes go to the committer's.
         writer.close().await;
@@ -273,11 +339,16 @@ impl SqliteStore {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let store = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut buf = [0u8; 64];
+            let mut buf = [0u8; 512];
             while let Ok(n) = sock.recv(&mut buf).await {
                 let Some(store) = store.upgrade() else { return };
                 let text = String::from_utf8_lossy(&buf[..n]);
-                if let Some((m, s)) = text.split_once(' ')
+                if let Some(name) = text.strip_prefix(UNLOCK) {
+                    let _ = store
+                        .notes
+                        .accounts
+                        .send(AccountNotice::Unlock(name.to_string()));
+                } else if let Some((m, s)) = text.split_once(' ')
                     && let (Ok(m), Ok(s)) = (m.parse(), s.parse())
                 {
                     store.notes.unlogged(MailboxId(m), s);
@@ -285,6 +356,62 @@ impl SqliteStore {
             }
         });
         Ok(())
+    }
+
+    /// The stored name of the account `name` means (see [`Store::account`]).
+    async fn stored_name(&self, name: &str) -> Result<String> {
+        Ok(self
+            .account(name)
+            .await?
+            .map_or_else(|| crate::account_name(name), |a| a.name))
+    }
+
+    fn account_exactly(&self, name: &str) -> Result<Option<Account>> {
+        // In place on a pooled connection: an indexed lookup is quicker
+        // than the hop to sqlx's worker thread (LOGIN, LMTP's RCPT).
+        self.readers.now(|c| {
+            Ok(c.prepare_cached(
+                "SELECT account_id, name, password_hash, scram_sha256 FROM accounts WHERE name = ?",
+            )?
+            .query_row([name], |r| {
+                Ok(Account {
+                    id: AccountId(r.get(0)?),
+                    name: r.get(1)?,
+                    credentials: Credentials {
+                        password_hash: r.get(2)?,
+                        scram_sha256: r.get(3)?,
+                    },
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    /// Account notices from other processes (`crispin user unlock`).
+    pub fn account_notices(&self) -> tokio::sync::broadcast::Receiver<AccountNotice> {
+        self.notes.accounts.subscribe()
+    }
+
+    /// From a tool process: tells the running server. `Ok(false)` when no
+    /// server is listening on this data directory.
+    pub fn tell_running_server(&self, notice: &AccountNotice) -> std::io::Result<bool> {
+        let AccountNotice::Unlock(name) = notice;
+        let sock = std::os::unix::net::UnixDatagram::unbound()?;
+        match sock.send_to(
+            format!("{UNLOCK}{name}").as_bytes(),
+            &self.notes.feed_socket,
+        ) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Where spooled literals should go: on the blob file system, so that
@@ -747,13 +874,13 @@ fn to_date(ts: i64, tz: i64) -> DateTime<FixedOffset> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_account(&self, name: &str, credentials: &Credentials) -> Result<AccountId> {
-        let (name, credentials) = (name.to_string(), credentials.clone());
+        let (name, credentials) = (crate::account_name(name), credentials.clone());
         self.write(move |c| Ok((commit::create_account(c, &name, &credentials)?, Vec::new())))
             .await
     }
 
     async fn delete_account(&self, name: &str) -> Result<()> {
-        let name = name.to_string();
+        let name = self.stored_name(name).await?;
         let (id, mailboxes) = self
             .write(move |c| Ok((commit::delete_account(c, &name)?, Vec::new())))
             .await?;
@@ -766,30 +893,23 @@ impl Store for SqliteStore {
     }
 
     async fn set_credentials(&self, name: &str, credentials: &Credentials) -> Result<()> {
-        let (name, credentials) = (name.to_string(), credentials.clone());
+        let name = self.stored_name(name).await?;
+        let credentials = credentials.clone();
         self.write(move |c| Ok((commit::set_credentials(c, &name, &credentials)?, Vec::new())))
             .await
     }
 
     async fn account(&self, name: &str) -> Result<Option<Account>> {
-        // In place on a pooled connection: an indexed lookup is quicker
-        // than the hop to sqlx's worker thread (LOGIN, LMTP's RCPT).
-        self.readers.now(|c| {
-            Ok(c.prepare_cached(
-                "SELECT account_id, name, password_hash, scram_sha256 FROM accounts WHERE name = ?",
-            )?
-            .query_row([name], |r| {
-                Ok(Account {
-                    id: AccountId(r.get(0)?),
-                    name: r.get(1)?,
-                    credentials: Credentials {
-                        password_hash: r.get(2)?,
-                        scram_sha256: r.get(3)?,
-                    },
-                })
-            })
-            .optional()?)
-        })
+        let wanted = crate::account_name(name);
+        if let Some(a) = self.account_exactly(&wanted)? {
+            return Ok(Some(a));
+        }
+        // A name stored before names were folded, that migration 0012
+        // could not fold (it would have met another account's).
+        if wanted != name {
+            return self.account_exactly(name);
+        }
+        Ok(None)
     }
 
     async fn list_accounts(&self) -> Result<Vec<String>> {

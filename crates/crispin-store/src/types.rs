@@ -337,3 +337,11 @@ mod tests {
         assert_eq!(Rendered::decode(&[9, 9]), None);
     }
 }
+
+/// Something an administrator did to an account that a running server
+/// must hear of (its state lives in memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountNotice {
+    /// End the account's login lockout (`crispin user unlock`).
+    Unlock(String),
+}

@@ -37,13 +37,16 @@ pub async fn deliver(config: &Config, user: &str, mailbox: Option<&str>, flags: 
         eprintln!("crispin deliver: empty message");
         return EX_DATAERR;
     }
-    let store = match crispin_server::server::open_store(config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("crispin deliver: cannot open the store: {e}");
-            return EX_TEMPFAIL;
-        }
-    };
+    let store =
+        match crispin_server::server::open_store(config, crispin_server::server::Open::Existing)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("crispin deliver: cannot open the store: {e}");
+                return EX_TEMPFAIL;
+            }
+        };
     store.notify_running_server();
     let code = match deliver::resolve(store.as_ref(), user, mailbox).await {
         Err(ResolveError::UnknownUser) => {

@@ -15,7 +15,8 @@ pub async fn import(
     mbox: Option<PathBuf>,
     base: Option<String>,
 ) -> Result<()> {
-    let store = crispin_server::server::open_store(config).await?;
+    let store =
+        crispin_server::server::open_store(config, crispin_server::server::Open::Existing).await?;
     store.notify_running_server();
     let account = store
         .account(user)
