@@ -1,13 +1,14 @@
 //! LMTP over a real socket: per-recipient replies, pipelining, dot
-//! stuffing, bare LF, size limits, CHUNKING, and a storage failure that
-//! must leave nothing half-delivered.
+//! stuffing, bare LF, size limits, CHUNKING, a storage failure that
+//! must leave nothing half-delivered, bare local parts and postmaster,
+//! the `Received:` field, and what refusals log.
 
 use async_trait::async_trait;
 use crispin_lmtp::{Lmtp, LmtpConfig};
 use crispin_store::sqlite::SqliteStore;
 use crispin_store::*;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -141,6 +142,14 @@ struct Env {
 }
 
 async fn env(max_message_size: usize, fail_bob: bool) -> Env {
+    let config = LmtpConfig {
+        max_message_size,
+        ..Default::default()
+    };
+    env_with(config, fail_bob).await
+}
+
+async fn env_with(config: LmtpConfig, fail_bob: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let inner = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let creds = Credentials::default();
@@ -154,18 +163,15 @@ async fn env(max_message_size: usize, fail_bob: bool) -> Env {
     });
     let lmtp = Arc::new(Lmtp {
         store: store.clone(),
-        config: LmtpConfig {
-            max_message_size,
-            ..Default::default()
-        },
+        config,
         shutdown: CancellationToken::new(),
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
+        while let Ok((s, peer)) = listener.accept().await {
             let lmtp = lmtp.clone();
-            tokio::spawn(async move { lmtp.serve(s).await });
+            tokio::spawn(async move { lmtp.serve_peer(s, Some(peer)).await });
         }
     });
     Env {
@@ -226,6 +232,46 @@ async fn messages(env: &Env, account: AccountId, mailbox: &str) -> Vec<Vec<u8>> 
     out
 }
 
+/// Cuts the `Received:` field (the third, after Return-Path and
+/// Delivered-To) out of a stored message: the field unfolded, and the
+/// message without it.
+fn cut_received(msg: &[u8]) -> (String, Vec<u8>) {
+    let text = String::from_utf8(msg.to_vec()).unwrap();
+    let mut start = 0;
+    for _ in 0..2 {
+        start += text[start..].find("\r\n").unwrap() + 2;
+    }
+    assert!(text[start..].starts_with("Received: "), "{text}");
+    let mut end = start;
+    loop {
+        end += text[end..].find("\r\n").unwrap() + 2;
+        if !text[end..].starts_with([' ', '\t']) {
+            break;
+        }
+    }
+    let field = text[start..end - 2].replace("\r\n\t", " ");
+    let rest = format!("{}{}", &text[..start], &text[end..]);
+    (field, rest.into_bytes())
+}
+
+/// The form RFC 5321 §4.4 asks for: who handed it over, who took it, how,
+/// under which id, for whom, and when.
+fn assert_received(field: &str, lhlo: &str, peer: &str, host: &str, rcpt: &str) {
+    let head = format!("Received: from {lhlo} ({peer}) by {host} (Crispin) with LMTP id ");
+    let rest = field
+        .strip_prefix(&head)
+        .unwrap_or_else(|| panic!("{field}"));
+    let (id, rest) = rest.split_once(' ').unwrap();
+    assert!(
+        !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{field}"
+    );
+    let date = rest
+        .strip_prefix(&format!("for <{rcpt}>; "))
+        .unwrap_or_else(|| panic!("{field}"));
+    chrono::DateTime::parse_from_rfc2822(date).unwrap();
+}
+
 #[tokio::test]
 async fn pipelined_multi_recipient_with_unknown_user() {
     let env = env(1 << 20, false).await;
@@ -254,14 +300,40 @@ async fn pipelined_multi_recipient_with_unknown_user() {
     c.send(b"QUIT\r\n").await;
     assert!(c.line().await.starts_with("221"));
     let a = messages(&env, env.alice, "INBOX").await;
+    assert_eq!(a.len(), 1);
+    let (received, rest) = cut_received(&a[0]);
     assert_eq!(
-        a,
-        vec![
-            b"Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
-                .to_vec()
-        ]
+        rest,
+        b"Return-Path: <s@example.org>\r\nDelivered-To: alice@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
     );
-    assert_eq!(messages(&env, env.bob, "INBOX").await.len(), 1);
+    assert_received(
+        &received,
+        "mta",
+        "[127.0.0.1]",
+        "localhost",
+        "alice@example.org",
+    );
+    let b = messages(&env, env.bob, "INBOX").await;
+    assert_eq!(b.len(), 1);
+    let (received_b, _) = cut_received(&b[0]);
+    assert_received(
+        &received_b,
+        "mta",
+        "[127.0.0.1]",
+        "localhost",
+        "bob+x@elsewhere.net",
+    );
+    // One transaction, one id, whatever the recipient.
+    let id = |r: &str| {
+        r.split(" id ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(id(&received), id(&received_b));
 }
 
 #[tokio::test]
@@ -279,12 +351,18 @@ async fn dot_stuffing_and_bare_lf() {
         .await;
     assert!(c.line().await.starts_with("250 2.1.5"));
     let got = messages(&env, env.alice, "Lists").await;
+    assert_eq!(got.len(), 1);
+    let (received, rest) = cut_received(&got[0]);
     assert_eq!(
-        got,
-        vec![
-            b"Return-Path: <>\r\nDelivered-To: alice+Lists@x\r\nSubject: dots\r\nX: y\r\n\r\n.leading dot\r\n..two\r\nplain\r\n"
-                .to_vec()
-        ]
+        rest,
+        b"Return-Path: <>\r\nDelivered-To: alice+Lists@x\r\nSubject: dots\r\nX: y\r\n\r\n.leading dot\r\n..two\r\nplain\r\n"
+    );
+    assert_received(
+        &received,
+        "mta",
+        "[127.0.0.1]",
+        "localhost",
+        "alice+Lists@x",
     );
     // +detail for a mailbox that does not exist goes to INBOX.
     assert!(messages(&env, env.alice, "INBOX").await.is_empty());
@@ -372,4 +450,270 @@ async fn command_order_errors() {
     c.send(b"RSET\r\nBOGUS\r\n").await;
     assert!(c.line().await.starts_with("250"));
     assert!(c.line().await.starts_with("500"));
+}
+
+#[tokio::test]
+async fn received_field_leads_with_the_trace() {
+    let env = env_with(
+        LmtpConfig {
+            hostname: "lmtp.example.org".into(),
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    let mut c = Conn::open(env.addr).await;
+    c.send(
+        b"LHLO mx.example.net\r\nMAIL FROM:<s@example.org>\r\n\
+          RCPT TO:<alice@example.org>\r\nDATA\r\n",
+    )
+    .await;
+    c.reply().await;
+    for _ in 0..3 {
+        c.line().await;
+    }
+    c.send(b"Subject: traced\r\n\r\nbody\r\n.\r\n").await;
+    assert!(c.line().await.starts_with("250 2.1.5"));
+    let got = messages(&env, env.alice, "INBOX").await;
+    let text = String::from_utf8(got[0].clone()).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(lines[0], "Return-Path: <s@example.org>");
+    assert_eq!(lines[1], "Delivered-To: alice@example.org");
+    assert!(lines[2].starts_with("Received: from mx.example.net ([127.0.0.1])"));
+    // Too long for one line: folded, every line within RFC 5322's 78.
+    assert!(lines[3].starts_with('\t'), "{text}");
+    for l in &lines {
+        assert!(l.len() <= 78, "{l}");
+    }
+    let (received, rest) = cut_received(&got[0]);
+    assert_received(
+        &received,
+        "mx.example.net",
+        "[127.0.0.1]",
+        "lmtp.example.org",
+        "alice@example.org",
+    );
+    assert!(rest.ends_with(b"Delivered-To: alice@example.org\r\nSubject: traced\r\n\r\nbody\r\n"));
+    // A mail parser reads it as a Received field with every part in place.
+    let msg = mail_parser::MessageParser::default()
+        .parse(&got[0])
+        .unwrap();
+    let r = msg.received().unwrap();
+    assert_eq!(
+        r.from(),
+        Some(&mail_parser::Host::Name("mx.example.net".into()))
+    );
+    assert_eq!(
+        r.by(),
+        Some(&mail_parser::Host::Name("lmtp.example.org".into()))
+    );
+    assert_eq!(r.with, Some(mail_parser::Protocol::LMTP));
+    assert_eq!(r.for_(), Some("alice@example.org"));
+    assert!(r.id().is_some());
+    let age = chrono::Utc::now().timestamp() - r.date().unwrap().to_timestamp();
+    assert!((0..60).contains(&age), "{age}");
+    assert_eq!(msg.subject(), Some("traced"));
+}
+
+#[tokio::test]
+async fn bare_local_part_and_postmaster() {
+    // Postmaster mail goes to bob here.
+    let env = env_with(
+        LmtpConfig {
+            postmaster: "bob".into(),
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    let mut c = Conn::open(env.addr).await;
+    c.send(b"LHLO mta\r\nMAIL FROM:<s@x>\r\n").await;
+    c.reply().await;
+    c.line().await;
+    for (rcpt, reply) in [
+        ("<alice>", "250 2.1.5"),
+        ("<postmaster>", "250 2.1.5"),
+        ("<Postmaster>", "250 2.1.5"),
+        ("<POSTMASTER@example.org>", "250 2.1.5"),
+        ("<nobody>", "550 5.1.1 <nobody>"),
+        // Still refused: the null path, and what is no dot-atom.
+        ("<>", "501 5.1.3"),
+        ("<al..ice>", "501 5.1.3"),
+        ("<alice> BOGUS=1", "501 5.1.3"),
+    ] {
+        let line = format!("RCPT TO:{rcpt}\r\n");
+        if rcpt == "<Postmaster>" {
+            // In two reads: the line is put together before it is looked at.
+            let (a, b) = line.split_at(12);
+            c.send(a.as_bytes()).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            c.send(b.as_bytes()).await;
+        } else {
+            c.send(line.as_bytes()).await;
+        }
+        let got = c.line().await;
+        assert!(got.starts_with(reply), "{rcpt}: {got}");
+    }
+    c.send(b"DATA\r\n").await;
+    assert!(c.line().await.starts_with("354"));
+    c.send(b"Subject: local\r\n\r\nbody\r\n.\r\n").await;
+    for rcpt in [
+        "alice",
+        "postmaster",
+        "Postmaster",
+        "POSTMASTER@example.org",
+    ] {
+        let got = c.line().await;
+        assert_eq!(got, format!("250 2.1.5 <{rcpt}> Delivered"));
+    }
+    let a = messages(&env, env.alice, "INBOX").await;
+    assert_eq!(a.len(), 1);
+    assert!(a[0].starts_with(b"Return-Path: <s@x>\r\nDelivered-To: alice\r\n"));
+    let b = messages(&env, env.bob, "INBOX").await;
+    assert_eq!(b.len(), 3);
+    assert!(b[1].starts_with(b"Return-Path: <s@x>\r\nDelivered-To: Postmaster\r\n"));
+}
+
+/// The log, for the tests that read it. One subscriber for the whole
+/// process, not one per test (`set_default`): tracing caches whether a
+/// call site is enabled process-wide, and with a single scoped subscriber
+/// a call site first reached by a concurrent test without one stays off.
+/// Each test picks its own lines by its connection's `peer=`.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+impl Logs {
+    fn capture() -> &'static Logs {
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(logs.clone())
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            logs
+        })
+    }
+
+    /// The one line that says `message`; it must carry every `field`.
+    fn line(&self, message: &str, fields: &[&str]) -> String {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        let found: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(message) && fields.iter().all(|f| l.contains(f)))
+            .collect();
+        assert_eq!(found.len(), 1, "{message} {fields:?} in:\n{text}");
+        found[0].to_string()
+    }
+}
+
+#[tokio::test]
+async fn refusals_and_failures_are_logged() {
+    let logs = Logs::capture();
+    let limited = env_with(
+        LmtpConfig {
+            max_message_size: 1000,
+            max_recipients: 2,
+            ..Default::default()
+        },
+        false,
+    )
+    .await;
+    let mut c = Conn::open(limited.addr).await;
+    let local = c.s.get_ref().local_addr().unwrap();
+    let peer = format!("peer={local} ");
+    c.send(b"LHLO mta\r\nMAIL FROM:<big@x> SIZE=5000\r\n").await;
+    c.reply().await;
+    assert!(c.line().await.starts_with("552 5.3.4"));
+    c.send(
+        b"MAIL FROM:<s@x>\r\nRCPT TO:<nobody@example.org>\r\nRCPT TO:<alice@x>\r\n\
+          RCPT TO:<bob@x>\r\nRCPT TO:<carol@x>\r\nDATA\r\n",
+    )
+    .await;
+    for want in ["250", "550 5.1.1", "250", "250", "452 4.5.3", "354"] {
+        let got = c.line().await;
+        assert!(got.starts_with(want), "{want}: {got}");
+    }
+    let mut body = b"Subject: big\r\n\r\n".to_vec();
+    body.extend_from_slice(&[b'x'; 2000]);
+    body.extend_from_slice(b"\r\n.\r\n");
+    c.send(&body).await;
+    assert!(c.line().await.starts_with("552 5.3.4"));
+    assert!(c.line().await.starts_with("552 5.3.4"));
+
+    let l = logs.line(
+        "LMTP recipient refused: no such user",
+        &[&peer, "from=s@x", "rcpt=nobody@example.org", "code=550"],
+    );
+    assert!(l.contains(" INFO "), "{l}");
+    logs.line(
+        "LMTP recipient refused: too many recipients",
+        &[&peer, "rcpt=carol@x", "code=452"],
+    );
+    logs.line(
+        "LMTP message refused: declared size over the limit",
+        &[&peer, "from=big@x", "size=5000", "code=552"],
+    );
+    for rcpt in ["rcpt=alice@x", "rcpt=bob@x"] {
+        logs.line(
+            "LMTP message refused: too big",
+            &[&peer, "from=s@x", rcpt, "code=552"],
+        );
+    }
+
+    // A storage failure is an error, with the same fields.
+    let failing = env(1 << 20, true).await;
+    let mut c = Conn::open(failing.addr).await;
+    let peer = format!("peer={} ", c.s.get_ref().local_addr().unwrap());
+    c.send(b"LHLO mta\r\nMAIL FROM:<s@x>\r\nRCPT TO:<bob@x>\r\nDATA\r\n")
+        .await;
+    c.reply().await;
+    for _ in 0..3 {
+        c.line().await;
+    }
+    c.send(b"Subject: s\r\n\r\nbody\r\n.\r\n").await;
+    assert!(c.line().await.starts_with("451 4.3.0"));
+    let l = logs.line(
+        "LMTP delivery failed",
+        &[&peer, "from=s@x", "rcpt=bob@x", "code=451", "disk full"],
+    );
+    assert!(l.contains(" ERROR "), "{l}");
+}
+
+#[tokio::test]
+async fn postmaster_without_its_account_is_refused_and_logged() {
+    let logs = Logs::capture();
+    // No account is named "postmaster" (the default lmtp.postmaster).
+    let env = env(1 << 20, false).await;
+    let mut c = Conn::open(env.addr).await;
+    let peer = format!("peer={} ", c.s.get_ref().local_addr().unwrap());
+    c.send(b"LHLO mta\r\nMAIL FROM:<s@x>\r\nRCPT TO:<postmaster>\r\n")
+        .await;
+    c.reply().await;
+    c.line().await;
+    assert_eq!(c.line().await, "550 5.1.1 <postmaster> No such user here");
+    let l = logs.line(
+        "LMTP postmaster mail refused",
+        &[&peer, "rcpt=postmaster", "account=postmaster", "code=550"],
+    );
+    assert!(l.contains(" ERROR "), "{l}");
 }

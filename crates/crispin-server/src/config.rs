@@ -46,10 +46,31 @@ pub struct LmtpConfig {
     pub listen: Vec<SocketAddr>,
     /// Also listen on this Unix socket.
     pub unix_socket: Option<PathBuf>,
+    /// Permissions of the Unix socket, in octal ("0660"): connecting
+    /// needs write permission.
+    pub unix_socket_mode: String,
+    /// Group of the Unix socket (Postfix's lmtp client runs as
+    /// `postfix`); none keeps the process's group.
+    pub unix_socket_group: Option<String>,
     /// Recipients per transaction.
     pub max_recipients: usize,
     /// Name in the greeting and LHLO reply.
     pub hostname: String,
+    /// The account that receives mail for `postmaster`.
+    pub postmaster: String,
+}
+
+impl LmtpConfig {
+    /// `unix_socket_mode` as permission bits.
+    pub fn socket_mode(&self) -> Result<u32, ConfigError> {
+        let s = &self.unix_socket_mode;
+        match u32::from_str_radix(s, 8) {
+            Ok(mode) if s.bytes().all(|b| b.is_ascii_digit()) && mode <= 0o777 => Ok(mode),
+            _ => Err(ConfigError::Invalid(format!(
+                "lmtp.unix_socket_mode must be octal permissions like \"0660\", not {s:?}"
+            ))),
+        }
+    }
 }
 
 impl Default for LmtpConfig {
@@ -57,8 +78,11 @@ impl Default for LmtpConfig {
         LmtpConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 2424))],
             unix_socket: None,
+            unix_socket_mode: "0660".into(),
+            unix_socket_group: None,
             max_recipients: 100,
             hostname: "localhost".into(),
+            postmaster: "postmaster".into(),
         }
     }
 }
@@ -273,6 +297,7 @@ impl Config {
                 "auth.argon2_* parameters too small".into(),
             ));
         }
+        self.lmtp.socket_mode()?;
         Ok(())
     }
 }
@@ -380,6 +405,22 @@ mod tests {
             assert!(log_filter(bad).is_err(), "{bad}");
             let c: Config = toml::from_str(&format!("log = {bad:?}")).unwrap();
             assert!(c.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unix_socket_mode() {
+        let mode = |m: &str| {
+            let mut c = Config::default();
+            c.lmtp.unix_socket_mode = m.into();
+            c.validate().map(|()| c.lmtp.socket_mode().unwrap())
+        };
+        assert_eq!(mode("0660").unwrap(), 0o660);
+        assert_eq!(mode("600").unwrap(), 0o600);
+        assert_eq!(Config::default().lmtp.socket_mode().unwrap(), 0o660);
+        for bad in ["", "0690", "rw-rw----", "+660", "4770", "0x1b6"] {
+            let e = mode(bad).unwrap_err().to_string();
+            assert!(e.contains("lmtp.unix_socket_mode"), "{bad}: {e}");
         }
     }
 

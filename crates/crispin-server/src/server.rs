@@ -25,6 +25,13 @@ pub enum ServerError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot give {path} to group {group:?} (lmtp.unix_socket_group): no such group")]
+    NoGroup {
+        path: std::path::PathBuf,
+        group: String,
+    },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -70,6 +77,21 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check(
         old.lmtp.max_recipients != new.lmtp.max_recipients,
         "lmtp.max_recipients",
+    );
+    check(
+        old.lmtp.postmaster != new.lmtp.postmaster,
+        "lmtp.postmaster",
+    );
+    check(
+        old.lmtp.unix_socket_mode != new.lmtp.unix_socket_mode
+            || old.lmtp.unix_socket_group != new.lmtp.unix_socket_group,
+        "lmtp.unix_socket_mode/group",
+    );
+    // IMAP's APPENDLIMIT takes the new value at once; LMTP's SIZE was
+    // handed to the LMTP listener at start.
+    check(
+        old.limits.max_message_size != new.limits.max_message_size,
+        "limits.max_message_size (for LMTP; IMAP uses the new value now)",
     );
     check(old.tls.enabled != new.tls.enabled, "tls.enabled");
     check(old.log_format != new.log_format, "log_format");
@@ -300,7 +322,11 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     let imaps = bind_all(&config.imaps.listen)?;
     let lmtp_tcp = bind_all(&config.lmtp.listen)?;
     let lmtp_unix = match &config.lmtp.unix_socket {
-        Some(path) => Some((path.clone(), bind_lmtp_unix(path)?)),
+        Some(path) => {
+            let mode = config.lmtp.socket_mode()?;
+            let group = config.lmtp.unix_socket_group.as_deref();
+            Some((path.clone(), mode, bind_lmtp_socket(path, mode, group)?))
+        }
         None => None,
     };
     store
@@ -361,6 +387,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
             hostname: config.lmtp.hostname.clone(),
             max_message_size: config.limits.max_message_size as usize,
             max_recipients: config.lmtp.max_recipients,
+            postmaster: config.lmtp.postmaster.clone(),
             ..Default::default()
         },
         shutdown: shutdown.clone(),
@@ -372,8 +399,8 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         lmtp_addrs.push(local);
         lmtp_listeners.push(LmtpListener::Tcp(listener));
     }
-    if let Some((path, listener)) = lmtp_unix {
-        tracing::info!(path = %path.display(), "LMTP listening");
+    if let Some((path, mode, listener)) = lmtp_unix {
+        tracing::info!(path = %path.display(), mode = %format!("{mode:04o}"), "LMTP listening");
         lmtp_listeners.push(LmtpListener::Unix(listener));
     }
     for listener in lmtp_listeners {
@@ -410,14 +437,83 @@ fn session_config(config: &Config, limits: crispin_proto::Limits) -> SessionConf
     }
 }
 
-/// Binds the LMTP Unix socket, replacing a stale one (the data directory
-/// lock says no other server of ours is using it).
-fn bind_lmtp_unix(path: &std::path::Path) -> Result<tokio::net::UnixListener, ServerError> {
-    let _ = std::fs::remove_file(path);
-    tokio::net::UnixListener::bind(path).map_err(|source| ServerError::Unix {
+/// Binds the LMTP Unix socket with the permissions and group the MTA
+/// needs to connect (it usually runs as another user). Until the chmod the
+/// socket has what the umask gives, never more.
+fn bind_lmtp_socket(
+    path: &std::path::Path,
+    mode: u32,
+    group: Option<&str>,
+) -> Result<tokio::net::UnixListener, ServerError> {
+    use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+    let unix = |source| ServerError::Unix {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    // Resolved first, so a bad name fails before anything is created.
+    let gid = match group {
+        Some(name) => Some(
+            group_id(name)
+                .map_err(unix)?
+                .ok_or_else(|| ServerError::NoGroup {
+                    path: path.to_path_buf(),
+                    group: name.to_string(),
+                })?,
+        ),
+        None => None,
+    };
+    // /run is a tmpfs: the directory is gone after every reboot.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(unix)?;
+    }
+    // A socket left by an earlier run blocks the bind; anything else at
+    // the path is not ours to delete.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        std::fs::remove_file(path).map_err(unix)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path).map_err(unix)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(unix)?;
+    if gid.is_some() {
+        std::os::unix::fs::chown(path, None, gid).map_err(unix)?;
+    }
+    Ok(listener)
+}
+
+/// The id of the group `name` (through NSS, as `ls -l` sees it), none when
+/// there is no such group.
+fn group_id(name: &str) -> std::io::Result<Option<u32>> {
+    let Ok(cname) = std::ffi::CString::new(name) else {
+        return Ok(None);
+    };
+    let mut buf = vec![0 as libc::c_char; 1024];
+    loop {
+        // SAFETY: `group` and `buf` outlive the call, `buf.len()` is the
+        // buffer's real size, and `result` only ever points into them.
+        let mut group: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut group,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => return Ok(Some(group.gr_gid)),
+            // Large groups (many members) need a larger buffer.
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 2, 0),
+            // POSIX lets these mean "not found" too.
+            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
+            rc => return Err(std::io::Error::from_raw_os_error(rc)),
+        }
+    }
 }
 
 /// What the accept loops share.
@@ -564,10 +660,16 @@ enum LmtpListener {
 }
 
 impl LmtpListener {
-    async fn accept(&self) -> std::io::Result<Box<dyn crispin_proto::Stream>> {
+    /// A connection and its peer (none on the Unix socket).
+    async fn accept(
+        &self,
+    ) -> std::io::Result<(Box<dyn crispin_proto::Stream>, Option<SocketAddr>)> {
         Ok(match self {
-            LmtpListener::Tcp(l) => Box::new(l.accept().await?.0),
-            LmtpListener::Unix(l) => Box::new(l.accept().await?.0),
+            LmtpListener::Tcp(l) => {
+                let (s, peer) = l.accept().await?;
+                (Box::new(s), Some(peer))
+            }
+            LmtpListener::Unix(l) => (Box::new(l.accept().await?.0), None),
         })
     }
 }
@@ -584,10 +686,10 @@ async fn lmtp_accept_loop(
             _ = shutdown.cancelled() => return,
         };
         match accepted {
-            Ok(stream) => {
+            Ok((stream, peer)) => {
                 let lmtp = lmtp.clone();
                 tracker.spawn(async move {
-                    if let Err(e) = lmtp.serve(stream).await {
+                    if let Err(e) = lmtp.serve_peer(stream, peer).await {
                         tracing::debug!(error = %e, "LMTP connection ended");
                     }
                 });

@@ -1,5 +1,6 @@
 //! The server's lifetime over real sockets: clean shutdown, timeouts,
-//! certificate reload, the LMTP Unix socket.
+//! certificate reload, the LMTP Unix socket (its mode, group and
+//! directory).
 
 mod common;
 use common::*;
@@ -168,6 +169,15 @@ async fn lmtp_on_a_unix_socket() {
         c.ok("STATUS INBOX (MESSAGES)").await,
         vec!["* STATUS INBOX (MESSAGES 1)"]
     );
+    // The trace names no address for a client on the Unix socket.
+    c.ok("SELECT INBOX").await;
+    let f = c.ok("FETCH 1 BODY.PEEK[HEADER.FIELDS (RECEIVED)]").await;
+    let unfolded = f[0].replace("\r\n\t", " ");
+    assert!(
+        unfolded.contains("Received: from x (local) by localhost (Crispin) with LMTP id ")
+            && unfolded.contains(" for <alice@x>; "),
+        "{f:?}"
+    );
     server.shutdown().await;
 }
 
@@ -211,4 +221,95 @@ async fn a_second_server_on_one_data_dir_is_refused() {
     let mut c = first.login("alice").await;
     c.ok("SELECT INBOX").await;
     first.shutdown().await;
+}
+
+/// A group the socket can be given that differs from the one it gets
+/// anyway (as root: any other group in /etc/group); otherwise our own.
+fn other_group(dir: &std::path::Path) -> (String, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let probe = dir.join("probe");
+    std::fs::write(&probe, b"").unwrap();
+    let meta = std::fs::metadata(&probe).unwrap();
+    let groups = std::fs::read_to_string("/etc/group").unwrap();
+    let groups: Vec<(String, u32)> = groups
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?.to_string();
+            let gid = f.nth(1)?.parse().ok()?;
+            Some((name, gid))
+        })
+        .collect();
+    let wanted = |&&(_, gid): &&(String, u32)| {
+        if meta.uid() == 0 {
+            gid != meta.gid()
+        } else {
+            gid == meta.gid()
+        }
+    };
+    groups.iter().find(wanted).cloned().unwrap()
+}
+
+#[tokio::test]
+async fn lmtp_socket_mode_group_and_directory() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let base = tempfile::tempdir().unwrap();
+    // Like /run/crispin after a reboot: not there yet.
+    let dir = base.path().join("run/crispin");
+    let path = dir.join("lmtp");
+    let (group, gid) = other_group(base.path());
+    let (p, g) = (path.clone(), group.clone());
+    let server = TestServer::start_with(move |c| {
+        c.lmtp.unix_socket = Some(p);
+        c.lmtp.unix_socket_group = Some(g);
+    })
+    .await;
+    let meta = std::fs::metadata(&path).unwrap();
+    assert!(meta.file_type().is_socket());
+    // The default mode: the owner and the group (the MTA) may connect.
+    assert_eq!(meta.mode() & 0o7777, 0o660, "{:o}", meta.mode());
+    assert_eq!(meta.gid(), gid, "group {group}");
+    let dir_meta = std::fs::metadata(&dir).unwrap();
+    assert_eq!(dir_meta.mode() & 0o7777, 0o755, "{:o}", dir_meta.mode());
+    let mut lmtp = BufReader::new(tokio::net::UnixStream::connect(&path).await.unwrap());
+    let mut line = String::new();
+    lmtp.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    server.shutdown().await;
+
+    // A restart finds the old socket and replaces it, with the mode asked for.
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    config.lmtp.unix_socket = Some(path.clone());
+    config.lmtp.unix_socket_mode = "0600".into();
+    let server = crispin_server::start(&config).await.unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o600, "{:o}", meta.mode());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn lmtp_socket_group_must_exist() {
+    let base = tempfile::tempdir().unwrap();
+    let path = base.path().join("lmtp");
+    let mut config = test_config(base.path());
+    config.lmtp.unix_socket = Some(path.clone());
+    config.lmtp.unix_socket_group = Some("crispin-no-such-group".into());
+    let Err(e) = crispin_server::start(&config).await else {
+        panic!("started with a group that does not exist");
+    };
+    let e = e.to_string();
+    assert!(e.contains("\"crispin-no-such-group\""), "{e}");
+    assert!(e.contains("lmtp.unix_socket_group"), "{e}");
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(!path.exists());
+
+    // Something at the path that is no socket is left alone.
+    std::fs::write(&path, b"not a socket").unwrap();
+    config.lmtp.unix_socket_group = None;
+    let Err(e) = crispin_server::start(&config).await else {
+        panic!("listened over a regular file");
+    };
+    assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"not a socket");
 }

@@ -148,6 +148,18 @@ async fn lmtp_delivery_wakes_idle() {
     lmtp.read_line(&mut l).await.unwrap();
     assert!(l.starts_with("250"), "{l}");
     expect_exists(&mut idle, 1).await;
+    idle.send("DONE").await;
+    idle.until_tag("I1").await;
+    // The server hands the client's address on to the trace field.
+    let f = idle.ok("FETCH 1 BODY.PEEK[HEADER]").await;
+    let unfolded = f[0].replace("\r\n\t", " ");
+    assert!(
+        unfolded.contains(
+            "Return-Path: <s@x>\r\nDelivered-To: alice@example.org\r\n\
+             Received: from t ([127.0.0.1]) by localhost (Crispin) with LMTP id "
+        ) && unfolded.contains(" for <alice@example.org>; "),
+        "{f:?}"
+    );
     server.shutdown().await;
 }
 
