@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and protocol tests, and
 # real-client tests against a running server. CI runs exactly this. As
-# root on a fresh machine it installs what the tests need first.
+# root on a fresh machine it installs what the tests need first (and
+# leaves no service running that it started).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v ip >/dev/null || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -38,6 +40,9 @@ tests/bench-smoke.sh
 
 step "Postfix delivering by LMTP, end to end"
 tests/postfix/run.sh
+
+step "first run: the README's quick start in a fresh copy, the example configuration, a full disk"
+tests/firstrun/run.sh
 
 echo
 echo "All tests passed."

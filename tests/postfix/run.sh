@@ -10,11 +10,18 @@ cd "$root"
 # shellcheck source=tests/lib.sh
 . "$here/../lib.sh"
 
+# The machine is left as it was found: the system's own Postfix, which
+# installing the package may start, is stopped again afterwards unless it
+# was running before.
+system_postfix_was_running=no
 if ! command -v postfix >/dev/null; then
   echo "installing postfix"
   export DEBIAN_FRONTEND=noninteractive
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
   apt-get install -y -qq postfix >/dev/null
+elif postfix status >/dev/null 2>&1; then
+  system_postfix_was_running=yes
 fi
 
 cargo build -q -p crispin
@@ -27,6 +34,9 @@ server_pid=""
 pfconf="$work/postfix"
 cleanup() {
   postfix -c "$pfconf" stop >/dev/null 2>&1 || true
+  if [ "$system_postfix_was_running" = no ] && postfix status >/dev/null 2>&1; then
+    postfix stop >/dev/null 2>&1 || true
+  fi
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
   rm -rf "$work"
 }

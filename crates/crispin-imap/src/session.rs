@@ -88,6 +88,12 @@ pub(crate) fn store_error(e: StoreError) -> Status {
     match e {
         StoreError::NoMailbox => Status::no("[NONEXISTENT] No such mailbox"),
         StoreError::MailboxExists => Status::no("[ALREADYEXISTS] Mailbox already exists"),
+        // As Dovecot answers ENOSPC: clients show OVERQUOTA to the user,
+        // who can make room by deleting mail (RFC 5530 §3).
+        StoreError::Full => {
+            tracing::error!("refused: [OVERQUOTA] the server's disk is full");
+            Status::no("[OVERQUOTA] Not enough disk space on the server")
+        }
         StoreError::TooLarge => {
             tracing::info!("refused: [TOOBIG] message too large");
             Status::no("[TOOBIG] Message too large")

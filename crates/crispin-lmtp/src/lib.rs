@@ -8,7 +8,7 @@
 pub mod deliver;
 pub mod import;
 
-use crispin_store::{Flags, Store};
+use crispin_store::{Flags, Store, StoreError};
 use deliver::{Recipient, ResolveError};
 use smtp_proto::request::receiver::{BdatReceiver, MAX_LINE_LENGTH, RequestReceiver};
 use smtp_proto::{Error as SmtpError, Request};
@@ -542,6 +542,25 @@ impl Lmtp {
                     );
                     out.extend_from_slice(
                         format!("250 2.1.5 <{}> Delivered\r\n", rcpt.address).as_bytes(),
+                    );
+                }
+                Err(StoreError::Full) => {
+                    // RFC 3463 X.3.1: mail system full; the MTA keeps the
+                    // message queued and retries.
+                    tracing::error!(
+                        %peer,
+                        %from,
+                        rcpt = %rcpt.address,
+                        %id,
+                        code = 452,
+                        "LMTP delivery refused: disk full"
+                    );
+                    out.extend_from_slice(
+                        format!(
+                            "452 4.3.1 <{}> Insufficient system storage, try again later\r\n",
+                            rcpt.address
+                        )
+                        .as_bytes(),
                     );
                 }
                 Err(e) => {

@@ -39,12 +39,16 @@ pub enum StoreError {
     TooLarge,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The disk (or the file system's quota) is full: nothing was
+    /// written, and reads still work.
+    #[error("not enough disk space")]
+    Full,
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("{}: {source}", path.display())]
     File {
         path: std::path::PathBuf,
@@ -60,6 +64,65 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl StoreError {
+    /// This error as each write of a failed shared commit reports it: the
+    /// kinds a caller acts on are kept, the rest become text.
+    pub fn shared(&self) -> StoreError {
+        match self {
+            StoreError::Full => StoreError::Full,
+            StoreError::NoMailbox => StoreError::NoMailbox,
+            StoreError::TooLarge => StoreError::TooLarge,
+            e => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+/// ENOSPC and EDQUOT: the file system refused to grow.
+fn io_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        if io_full(&e) {
+            StoreError::Full
+        } else {
+            StoreError::Io(e)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // SQLITE_FULL is 13 (and its extended codes keep 13 in the low byte).
+        let full = match &e {
+            sqlx::Error::Database(d) => d
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .is_some_and(|c| c & 0xff == 13),
+            sqlx::Error::Io(io) => io_full(io),
+            _ => false,
+        };
+        if full {
+            StoreError::Full
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
 
 /// An account name as stored and looked up: names are case-insensitive
 /// (`LOGIN BOB` is bob, as mail to `BOB@` is), so they are kept in lower

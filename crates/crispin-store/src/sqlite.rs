@@ -186,15 +186,36 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Self::backfill_rendered(&writer).await?;
+        // Derived data and tidying: on a full disk the store must still
+        // open and serve reads, so they wait for a start with room.
+        let full = |what: &str, r: Result<()>| match r {
+            Err(StoreError::Full) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "disk full: {what} skipped; reads work, writes are refused until there is room"
+                );
+                Ok(())
+            }
+            r => r,
+        };
+        full(
+            "filling in rendered metadata",
+            Self::backfill_rendered(&writer).await,
+        )?;
         if cut_fields {
-            Self::backfill_fields(&writer).await?;
+            full(
+                "filling in listed header fields",
+                Self::backfill_fields(&writer).await,
+            )?;
         }
         // Start with the WAL folded into the database: after a migration
         // it can hold most of it, and every read would look there first.
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&writer)
-            .await?;
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from);
+        full("folding the write-ahead log into the database", checkpoint)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             // Readers map the file: whole-mailbox FETCH and SEARCH then read
@@ -474,7 +495,7 @@ impl SqliteStore {
                 finish: Box::new(move |commit_error| {
                     let _ = reply.send(match commit_error {
                         None => Ok(value),
-                        Some(e) => Err(StoreError::Other(e.to_string())),
+                        Some(e) => Err(e.shared()),
                     });
                 }),
             },
