@@ -1,6 +1,7 @@
 //! Configuration: a TOML file, every key optional, with defaults that
 //! give a working server for a non-root user.
 
+pub use crispin_auth::{AuthConfig, Plaintext};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,16 +118,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// When a password may travel without TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Plaintext {
-    Never,
-    /// Only for connections from 127.0.0.0/8 and ::1.
-    Loopback,
-    Always,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -149,29 +140,6 @@ pub struct LimitsConfig {
     /// At shutdown, seconds a command already arriving (an APPEND literal
     /// in transit) may take to finish before clients get `* BYE`.
     pub shutdown_grace_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthConfig {
-    /// Argon2id memory cost in KiB for new password hashes.
-    pub argon2_memory_kib: u32,
-    /// Argon2id iterations for new password hashes.
-    pub argon2_iterations: u32,
-    /// PBKDF2 iterations for new SCRAM-SHA-256 secrets (RFC 7677: >= 4096).
-    pub scram_iterations: u32,
-    /// Whether LOGIN/AUTHENTICATE work without TLS.
-    pub plaintext: Plaintext,
-    /// Failed logins (per IP or per account) before delays start.
-    pub failures_before_delay: u32,
-    /// First delay after failed logins; it doubles with each failure.
-    pub failure_delay_ms: u64,
-    /// Longest delay.
-    pub max_failure_delay_ms: u64,
-    /// Failed logins (per IP or per account) that lock logins out.
-    pub lockout_after: u32,
-    /// How long a lockout lasts, and how long failures are remembered.
-    pub lockout_secs: u64,
 }
 
 impl Default for Config {
@@ -209,22 +177,6 @@ impl Default for LimitsConfig {
             max_connections_per_ip: 256,
             max_connections_per_user_ip: 50,
             shutdown_grace_secs: 30,
-        }
-    }
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            argon2_memory_kib: 19 * 1024,
-            argon2_iterations: 2,
-            scram_iterations: 4096,
-            plaintext: Plaintext::Loopback,
-            failures_before_delay: 3,
-            failure_delay_ms: 500,
-            max_failure_delay_ms: 15_000,
-            lockout_after: 20,
-            lockout_secs: 300,
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Listeners and the server's lifetime: bind, accept, hand each
 //! connection to an IMAP session, and shut down cleanly.
 
-use crate::auth::AuthService;
 use crate::config::{Config, Plaintext};
 use crate::tls::Tls;
+use crispin_auth::AuthService;
 use crispin_imap::{ConnInfo, ImapContext, SessionConfig};
 use crispin_store::sqlite::SqliteStore;
 use std::collections::HashMap;
@@ -361,7 +361,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     let ctx = Arc::new(ImapContext::new(
         store.clone(),
         auth.clone(),
-        tls.clone().map(|t| t as Arc<dyn crispin_imap::TlsUpgrade>),
+        tls.clone().map(|t| t as Arc<dyn crispin_auth::TlsUpgrade>),
         session_config(config, limits),
         shutdown.clone(),
     ));
@@ -381,9 +381,9 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
         }
     }
     let [imap_addrs, imaps_addrs] = bound;
-    let lmtp = Arc::new(crispin_lmtp::Lmtp {
+    let lmtp = Arc::new(crispin_delivery::Lmtp {
         store: store.clone(),
-        config: crispin_lmtp::LmtpConfig {
+        config: crispin_delivery::LmtpConfig {
             hostname: config.lmtp.hostname.clone(),
             max_message_size: config.limits.max_message_size as usize,
             max_recipients: config.lmtp.max_recipients,
@@ -676,7 +676,7 @@ impl LmtpListener {
 
 async fn lmtp_accept_loop(
     listener: LmtpListener,
-    lmtp: Arc<crispin_lmtp::Lmtp>,
+    lmtp: Arc<crispin_delivery::Lmtp>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {

@@ -3,7 +3,7 @@
 
 use crate::config::TlsConfig;
 use async_trait::async_trait;
-use crispin_imap::TlsUpgrade;
+use crispin_auth::TlsUpgrade;
 use crispin_proto::Stream;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;

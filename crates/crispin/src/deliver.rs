@@ -1,7 +1,7 @@
 //! `crispin deliver`: one message from standard input into a mailbox,
 //! with sendmail-style exit codes for MTAs.
 
-use crispin_lmtp::deliver::{self, ResolveError};
+use crispin_delivery::deliver::{self, ResolveError};
 use crispin_server::Config;
 use crispin_store::Flags;
 use std::io::Read;
@@ -60,7 +60,7 @@ pub async fn deliver(config: &Config, user: &str, mailbox: Option<&str>, flags: 
         Ok(rcpt) => {
             // The MTA (e.g. Postfix local(8)) already added Return-Path and
             // Delivered-To; only the line ends are normalised.
-            let message = crispin_lmtp::import::crlf(&data);
+            let message = crispin_delivery::import::crlf(&data);
             match deliver::deliver(store.as_ref(), &rcpt, message, flags).await {
                 Ok(_) => EX_OK,
                 Err(e) => {

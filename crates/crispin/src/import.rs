@@ -1,7 +1,7 @@
 //! `crispin import`: bring existing Maildir++ or mbox mail into an account.
 
 use anyhow::{Context, Result, bail};
-use crispin_lmtp::import::{Found, Mbox, maildir_folders, maildir_messages};
+use crispin_delivery::import::{Found, Mbox, maildir_folders, maildir_messages};
 use crispin_server::Config;
 use crispin_store::{MailboxId, MessageData, NewMessage, Store};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -5,11 +5,8 @@
 //! durably stored; a recipient whose copy cannot be stored gets `451`, and
 //! nothing of it is kept.
 
-pub mod deliver;
-pub mod import;
-
+use crate::deliver::{self, Recipient, ResolveError};
 use crispin_store::{Flags, Store, StoreError};
-use deliver::{Recipient, ResolveError};
 use smtp_proto::request::receiver::{BdatReceiver, MAX_LINE_LENGTH, RequestReceiver};
 use smtp_proto::{Error as SmtpError, Request};
 use std::fmt;

@@ -4,7 +4,7 @@
 //! the `Received:` field, and what refusals log.
 
 use async_trait::async_trait;
-use crispin_lmtp::{Lmtp, LmtpConfig};
+use crispin_delivery::{Lmtp, LmtpConfig};
 use crispin_store::sqlite::SqliteStore;
 use crispin_store::*;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,10 +4,10 @@
 
 use crate::config::AuthConfig;
 use crate::scram::{self, ScramSecret, ScramServer};
+use crate::{AuthError, Authenticator, ConnInfo, SaslExchange, SaslStep};
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use async_trait::async_trait;
 use base64::Engine as _;
-use crispin_imap::{AuthError, Authenticator, ConnInfo, SaslExchange, SaslStep};
 use crispin_store::{Account, Credentials, Store};
 use rand::RngExt;
 use std::collections::HashMap;
