@@ -386,12 +386,13 @@ pub(crate) fn set_subscribed(c: &Tx, account: AccountId, name: &str, on: bool) -
 }
 
 /// Saves the first UID not yet reported as \Recent per mailbox.
-pub(crate) fn save_recent(c: &Tx, recent: &[(MailboxId, u32)]) -> Result<()> {
+pub(crate) fn save_recent(c: &Tx, recent: &[((AccountId, MailboxId), u32)]) -> Result<()> {
     let mut update = c.prepare_cached(
-        "UPDATE mailboxes SET recent_uid = MAX(recent_uid, ?) WHERE mailbox_id = ?",
+        "UPDATE mailboxes SET recent_uid = MAX(recent_uid, ?)
+         WHERE account_id = ? AND mailbox_id = ?",
     )?;
-    for (mailbox, uid) in recent {
-        update.execute(params![i64::from(*uid), mailbox.0])?;
+    for ((account, mailbox), uid) in recent {
+        update.execute(params![i64::from(*uid), account.0, mailbox.0])?;
     }
     Ok(())
 }

@@ -1359,6 +1359,8 @@ pub async fn accounts_cannot_reach_each_other(fresh: impl Fn() -> Fresh) {
     }
     let p = append(s, a, a_private, "secret private", fl(flag::DELETED, &[])).await;
     let a_blob = record(s, a, a_inbox, a_uids[0]).await;
+    // A session of A has looked at \Recent (without claiming).
+    let a_recent = s.claim_recent(a, a_inbox, 0).await.unwrap();
 
     let (b, b_inbox) = account(s, "bob").await;
     let b_msg = append(s, b, b_inbox, "bob's own", Flags::default()).await;
@@ -1456,6 +1458,8 @@ pub async fn accounts_cannot_reach_each_other(fresh: impl Fn() -> Fresh) {
             .append(b, m, new_message(mail("intruder", "x"), Flags::default()))
             .await;
         assert!(r.is_err(), "APPEND by B into A's {name} must fail: {r:?}");
+        // Whatever B is told, A's \Recent must not move (see below).
+        let _ = s.claim_recent(b, m, u32::MAX).await;
     }
     refused(
         "read_blob by B of A's message",
@@ -1480,6 +1484,11 @@ pub async fn accounts_cannot_reach_each_other(fresh: impl Fn() -> Fresh) {
         &digest(s, "alice").await,
         &a_before,
         "A's data is unchanged by what B did",
+    );
+    assert_eq!(
+        s.claim_recent(a, a_inbox, 0).await.unwrap(),
+        a_recent,
+        "A's \\Recent is unchanged by what B did"
     );
     assert_eq!(
         uids(s, b, b_inbox).await,
@@ -2190,6 +2199,22 @@ pub async fn recent_goes_to_one_claimer(fresh: impl Fn() -> Fresh) {
     assert!(
         third > u2 && third <= u3,
         "the next claimer gets only the new one: {third}"
+    );
+
+    // Deleted and created again: the new mailbox's messages are recent.
+    s.delete_mailbox(a, m).await.unwrap();
+    let m = s.create_mailbox(a, "Tmp", None).await.unwrap();
+    let v1 = append(s, a, m, "new r1", Flags::default()).await.uid;
+    assert_eq!(
+        s.status(a, m).await.unwrap().recent,
+        1,
+        "a message in a mailbox created again is recent"
+    );
+    let next = s.status(a, m).await.unwrap().uid_next;
+    let first = s.claim_recent(a, m, next).await.unwrap();
+    assert!(
+        first <= v1,
+        "and goes to the first claimer: first recent {first}, UID {v1}"
     );
 }
 
