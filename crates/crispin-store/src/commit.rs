@@ -466,9 +466,14 @@ pub(crate) fn rename_mailbox(
         return Ok(((), Vec::new()));
     }
     let new_id = create_mailbox(c, account, to, None)?;
+    // The messages keep their UIDs and modseqs: the new mailbox starts at
+    // INBOX's UIDNEXT and HIGHESTMODSEQ, so that its HIGHESTMODSEQ covers
+    // them and its next change goes above them.
     c.prepare_cached(
-        "UPDATE mailboxes SET uid_next = ?, keywords = (SELECT keywords FROM mailboxes
-         WHERE mailbox_id = ?) WHERE account_id = ? AND mailbox_id = ?",
+        "UPDATE mailboxes SET uid_next = ?1,
+           keywords = (SELECT keywords FROM mailboxes WHERE mailbox_id = ?2),
+           highest_modseq = (SELECT highest_modseq FROM mailboxes WHERE mailbox_id = ?2)
+         WHERE account_id = ?3 AND mailbox_id = ?4",
     )?
     .execute(params![uid_next, src_id, account.0, new_id.0])?;
     let uids = c

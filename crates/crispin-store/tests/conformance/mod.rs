@@ -1074,6 +1074,40 @@ pub async fn rename_takes_children_and_empties_inbox(fresh: impl Fn() -> Fresh) 
             );
         }
     }
+    // The moved messages' modseqs stay within the new mailbox's
+    // HIGHESTMODSEQ, and its next change goes above them all (RFC 7162
+    // §3.1: a changed message's modseq only goes up).
+    let old_snap = s.snapshot(a, old).await.unwrap();
+    let moved = s
+        .fetch(a, old, &old_uids, FetchNeed::default())
+        .await
+        .unwrap();
+    for r in &moved {
+        assert!(
+            r.modseq <= old_snap.highest_modseq,
+            "after RENAME INBOX, message {} of the new mailbox has MODSEQ {} above the \
+             mailbox's HIGHESTMODSEQ {}",
+            r.uid,
+            r.modseq,
+            old_snap.highest_modseq
+        );
+    }
+    let top = moved.iter().map(|r| r.modseq).max().unwrap();
+    let r = set_flags(
+        s,
+        a,
+        old,
+        &[old_uids[0]],
+        FlagOp::Add,
+        fl(flag::FLAGGED, &[]),
+    )
+    .await;
+    assert!(
+        r.modseq > top,
+        "a STORE in the mailbox INBOX was renamed to gets a MODSEQ ({}) above its \
+         messages' ({top})",
+        r.modseq
+    );
     // INBOX keeps counting up: its old UIDs are never given out again
     // under the same UIDVALIDITY.
     let next = append(s, a, inbox_now, "new in INBOX", Flags::default()).await;
