@@ -1362,7 +1362,13 @@ impl Store for SqliteStore {
         mailbox: MailboxId,
         uids: Option<&[u32]>,
     ) -> Result<Vec<u32>> {
-        let uids = uids.map(<[u32]>::to_vec);
+        // Sorted: the write looks each \Deleted message up in the list (by
+        // binary search), and callers need not sort.
+        let uids = uids.map(|u| {
+            let mut v = u.to_vec();
+            v.sort_unstable();
+            v
+        });
         let (deleted, gone) = self
             .write(move |c| commit::expunge(c, account, mailbox, uids.as_deref()))
             .await?;

@@ -1309,9 +1309,9 @@ pub async fn expunge_removes_only_deleted_messages(fresh: impl Fn() -> Fresh) {
     )
     .await;
 
-    // With a UID list: only the \Deleted among them.
+    // With a UID list (in any order): only the \Deleted among them.
     let r = s
-        .expunge(a, inbox, Some(&[u[1], u[2], u[4], u[5]]))
+        .expunge(a, inbox, Some(&[u[5], u[1], u[4], u[2]]))
         .await
         .unwrap();
     assert_eq!(
