@@ -655,31 +655,38 @@ pub(crate) fn store_flags(
         let same = new.system == old.system
             && new.keywords.len() == old.keywords.len()
             && new.keywords.iter().all(|k| old.has_keyword(k));
-        if !same {
-            let m = match modseq {
-                Some(m) => m,
-                None => *modseq.insert(next_modseq(c, account, mailbox)?),
-            };
-            c.prepare_cached(
-                "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
-                 WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
-            )?
-            .execute(params![
-                i64::from(new.system),
-                new.keywords_text(),
-                m as i64,
-                account.0,
-                mailbox.0,
-                i64::from(uid),
-            ])?;
-            result.changed.push((uid, new.clone()));
+        if same {
+            // As stored: keywords given in another case keep their spelling.
+            result.current.push((uid, old));
+            continue;
         }
+        let m = match modseq {
+            Some(m) => m,
+            None => *modseq.insert(next_modseq(c, account, mailbox)?),
+        };
+        c.prepare_cached(
+            "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
+             WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
+        )?
+        .execute(params![
+            i64::from(new.system),
+            new.keywords_text(),
+            m as i64,
+            account.0,
+            mailbox.0,
+            i64::from(uid),
+        ])?;
+        result.changed.push((uid, new.clone()));
         result.current.push((uid, new));
     }
     let Some(m) = modseq else {
         return Ok((result, Vec::new()));
     };
-    let keywords = add_keywords(c, account, mailbox, &flags.keywords)?;
+    // Only keywords set become the mailbox's, not those removed.
+    let keywords = match op {
+        FlagOp::Remove => None,
+        FlagOp::Add | FlagOp::Replace => add_keywords(c, account, mailbox, &flags.keywords)?,
+    };
     result.keywords_changed = keywords.is_some();
     result.modseq = m;
     let note = (

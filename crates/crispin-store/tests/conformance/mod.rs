@@ -856,6 +856,27 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         now.keywords
     );
     assert_eq!(folded(&now), folded(&want));
+    // The same keywords in other cases replace nothing, and what STORE
+    // reports is what the store holds.
+    let r = set_flags(
+        s,
+        a,
+        inbox,
+        &[m.uid],
+        FlagOp::Replace,
+        fl(flag::SEEN | flag::FLAGGED, &["$LABEL1", "WORK"]),
+    )
+    .await;
+    assert!(
+        r.changed.is_empty(),
+        "FLAGS in another case changes nothing: {:?}",
+        r.changed
+    );
+    assert_eq!(
+        sets(&r.current),
+        sets(&[(m.uid, flags_of(s, a, inbox, m.uid).await)]),
+        "StoreResult::current holds the flags as stored"
+    );
 
     // Remove, naming a keyword in another case.
     let r = set_flags(
@@ -888,6 +909,30 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         "FLAGS replaces"
     );
     assert_eq!(set(&flags_of(s, a, inbox, m.uid).await), set(&want));
+    // Removing a keyword no message has does not make it the mailbox's.
+    let r = set_flags(
+        s,
+        a,
+        inbox,
+        &[m.uid],
+        FlagOp::Remove,
+        fl(flag::DRAFT, &["$Never"]),
+    )
+    .await;
+    assert_eq!(sets(&r.changed), sets(&[(m.uid, fl(0, &["Other"]))]));
+    assert!(
+        !r.keywords_changed,
+        "removing a keyword no message has does not change the mailbox's keywords"
+    );
+    let snap = s.snapshot(a, inbox).await.unwrap();
+    assert!(
+        !snap
+            .keywords
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case("$Never")),
+        "a keyword only ever removed is not one in use: {:?}",
+        snap.keywords
+    );
     let r = set_flags(s, a, inbox, &[m.uid], FlagOp::Replace, Flags::default()).await;
     assert_eq!(
         sets(&r.changed),
