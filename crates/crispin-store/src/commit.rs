@@ -753,6 +753,23 @@ pub(crate) fn copy(
     is_move: bool,
 ) -> Result<(CopyResult, Vec<Note>)> {
     let sources = flags_of(c, account, from, uids)?;
+    if sources.is_empty() {
+        // Nothing to copy changes nothing, but the target must exist.
+        let (uid_validity, modseq): (i64, i64) = c
+            .prepare_cached(
+                "SELECT uid_validity, highest_modseq FROM mailboxes
+                 WHERE account_id = ? AND mailbox_id = ?",
+            )?
+            .query_row(params![account.0, to.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or(StoreError::NoMailbox)?;
+        let result = CopyResult {
+            uid_validity: uid_validity as u32,
+            pairs: Vec::new(),
+            dest_modseq: modseq as u64,
+        };
+        return Ok((result, Vec::new()));
+    }
     let count = sources.len() as i64;
     let (first_uid, dest_modseq, uid_validity): (i64, i64, i64) = c
         .prepare_cached(

@@ -1238,6 +1238,17 @@ pub async fn copy_and_move_pair_uids_in_order(fresh: impl Fn() -> Fresh) {
         &src_before,
         "COPY leaves the source as it was",
     );
+    // A COPY that finds none of its UIDs changes nothing in the target.
+    let dst_before = digest_mailbox(s, a, dst).await;
+    for is_move in [false, true] {
+        let none = s.copy(a, src, &[9998, 9999], dst, is_move).await.unwrap();
+        assert!(none.pairs.is_empty(), "{:?}", none.pairs);
+        unchanged(
+            &digest_mailbox(s, a, dst).await,
+            &dst_before,
+            &format!("a COPY/MOVE (move = {is_move}) of no message changes nothing in the target"),
+        );
+    }
 
     // MOVE: the target gets them, the source loses them, each side's
     // changes say so.
@@ -1444,6 +1455,7 @@ pub async fn accounts_cannot_reach_each_other(fresh: impl Fn() -> Fresh) {
     let (b, b_inbox) = account(s, "bob").await;
     let b_msg = append(s, b, b_inbox, "bob's own", Flags::default()).await;
     let a_before = digest(s, "alice").await;
+    let b_inbox_before = digest_mailbox(s, b, b_inbox).await;
 
     // Names are per account.
     assert!(
@@ -1573,6 +1585,11 @@ pub async fn accounts_cannot_reach_each_other(fresh: impl Fn() -> Fresh) {
         uids(s, b, b_inbox).await,
         vec![b_msg.uid],
         "B's INBOX got nothing of A's"
+    );
+    unchanged(
+        &digest_mailbox(s, b, b_inbox).await,
+        &b_inbox_before,
+        "B's INBOX is as it was",
     );
 }
 
