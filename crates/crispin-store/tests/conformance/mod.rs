@@ -10,13 +10,16 @@
 //!   moves only when messages are added (RFC 3501 §2.3.1.1).
 //! - Every change (APPEND, a STORE that changes flags, EXPUNGE, COPY into the
 //!   target, MOVE on both sides) raises the mailbox's HIGHESTMODSEQ; a STORE
-//!   that changes nothing reports nothing as changed and raises nothing;
-//!   modseqs strictly increase, and concurrent STOREs never share one
-//!   (RFC 7162 §3.1).
+//!   that changes nothing (or a COPY of no message) reports nothing as
+//!   changed and raises nothing; modseqs strictly increase, concurrent
+//!   STOREs never share one, and a message's modseq never goes down, not
+//!   even across RENAME INBOX (RFC 7162 §3.1).
 //! - `changes_since` reports new UIDs, changed flags (the new flags) and
 //!   expunged UIDs after a modseq, with `fresh` true and false alike.
 //! - Flags: add/remove/replace, the five system flags, keywords compared
-//!   case-insensitively; they persist in `fetch`, `snapshot` and `status`.
+//!   case-insensitively (one spelling kept, and reported as kept); only
+//!   keywords set, not removed, become the mailbox's; flags persist in
+//!   `fetch`, `snapshot` and `status`.
 //! - RENAME takes the children along; renaming INBOX moves its messages to
 //!   a new mailbox and leaves INBOX there, empty, with UIDs that still go
 //!   up (RFC 3501 §6.3.5); an existing target is `MailboxExists`, a missing
@@ -25,13 +28,15 @@
 //!   increasing destination UIDs (COPYUID, RFC 4315); MOVE removes from the
 //!   source in the same change (RFC 6851); a missing target fails and
 //!   changes nothing.
-//! - EXPUNGE removes only `\Deleted` messages (only among the UIDs given)
-//!   and returns them ascending.
+//! - EXPUNGE removes only `\Deleted` messages (only among the UIDs given,
+//!   in any order) and returns them ascending.
 //! - Accounts: one account can neither read nor change another's mailboxes
-//!   and messages by id; deleting an account removes all of it and nothing
-//!   else; names are unique and case-insensitive ([`account_name`]).
+//!   and messages (nor their `\Recent` state) by id; deleting an account
+//!   removes all of it and nothing else; names are unique and
+//!   case-insensitive ([`account_name`]).
 //! - Concurrent writers lose nothing; `append_queued` assigns UIDs in queue
-//!   order; SEARCH on header substrings and flags; mailbox create, delete
+//!   order; SEARCH on header substrings and flags (the query normalized, as
+//!   the session passes it); mailbox create, delete
 //!   (not its children), list and subscriptions; APPEND keeps bytes, date
 //!   and flags; `\Recent` goes to one claimer; `watch` sees every write.
 //!
@@ -44,9 +49,10 @@
 //! conformance::suite!(fresh);
 //! ```
 //!
-//! which makes one `#[tokio::test]` per check, named after it. `fresh` is
-//! called once per check; the [`Guard`] it returns beside the store lives
-//! as long as the check (a temporary directory, or a database schema made
+//! which makes one `#[tokio::test]` per check, named after it. Each call of
+//! `fresh` must give an empty store of its own (a check may call it more
+//! than once); the [`Guard`] returned beside the store lives as long as the
+//! check uses the store (a temporary directory, or a database schema made
 //! for the check that its `Drop` removes).
 
 use chrono::{DateTime, FixedOffset};
@@ -218,10 +224,12 @@ async fn highest(s: &dyn Store, a: AccountId, m: MailboxId) -> u64 {
     s.status(a, m).await.unwrap().highest_modseq
 }
 
-/// The message's bytes, read back through its record.
-async fn bytes_of(s: &dyn Store, a: AccountId, m: MailboxId, uid: u32) -> Vec<u8> {
+/// The message's bytes, read back through its record, as text (the test
+/// messages are ASCII; a mismatch then reads as text).
+async fn text_of(s: &dyn Store, a: AccountId, m: MailboxId, uid: u32) -> String {
     let r = record(s, a, m, uid).await;
-    s.read_blob(a, &r.blob, 0, r.size).await.unwrap()
+    let bytes = s.read_blob(a, &r.blob, 0, r.size).await.unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The Subject of each message, in UID order.
@@ -376,7 +384,11 @@ pub async fn uids_increase_and_are_never_reused(fresh: impl Fn() -> Fresh) {
     // UID be given out again.
     let last = *given.last().unwrap();
     set_flags(s, a, work, &[last], FlagOp::Add, fl(flag::DELETED, &[])).await;
-    assert_eq!(s.expunge(a, work, None).await.unwrap(), vec![last]);
+    assert_eq!(
+        s.expunge(a, work, None).await.unwrap(),
+        vec![last],
+        "EXPUNGE removes the \\Deleted message"
+    );
     let after_expunge = s.status(a, work).await.unwrap();
     assert_eq!(
         after_expunge.uid_next, st.uid_next,
@@ -388,13 +400,20 @@ pub async fn uids_increase_and_are_never_reused(fresh: impl Fn() -> Fresh) {
         "a UID is never used again after EXPUNGE: got {} after {last} was expunged",
         next.uid
     );
-    assert!(next.uid >= after_expunge.uid_next);
+    assert!(
+        next.uid >= after_expunge.uid_next,
+        "the new UID is not below UIDNEXT"
+    );
 
     // COPY into the mailbox takes new UIDs the same way.
     let src = append(s, a, other, "to copy", Flags::default()).await;
     let before = s.status(a, work).await.unwrap();
     let copied = s.copy(a, other, &[src.uid], work, false).await.unwrap();
-    assert_eq!(copied.pairs.len(), 1);
+    assert_eq!(
+        copied.pairs.len(),
+        1,
+        "COPY of one existing message makes one pair"
+    );
     let dest = copied.pairs[0].1;
     assert!(
         dest > next.uid && dest >= before.uid_next,
@@ -402,8 +421,14 @@ pub async fn uids_increase_and_are_never_reused(fresh: impl Fn() -> Fresh) {
         next.uid,
         before.uid_next
     );
-    assert_eq!(copied.uid_validity, before.uid_validity);
-    assert!(s.status(a, work).await.unwrap().uid_next > dest);
+    assert_eq!(
+        copied.uid_validity, before.uid_validity,
+        "CopyResult has the target's UIDVALIDITY"
+    );
+    assert!(
+        s.status(a, work).await.unwrap().uid_next > dest,
+        "UIDNEXT moves past the copy's UID"
+    );
 
     // Deleted and created again: its old UIDs mean nothing any more, which
     // a greater UIDVALIDITY says.
@@ -420,10 +445,20 @@ pub async fn uids_increase_and_are_never_reused(fresh: impl Fn() -> Fresh) {
         st.messages, 0,
         "the new mailbox has none of the old one's messages"
     );
-    assert!(uids(s, a, again).await.is_empty());
+    assert!(
+        uids(s, a, again).await.is_empty(),
+        "the mailbox created again is empty"
+    );
     let first = append(s, a, again, "new life", Flags::default()).await;
-    assert_eq!(first.uid_validity, st.uid_validity);
-    assert_eq!(uids(s, a, again).await, vec![first.uid]);
+    assert_eq!(
+        first.uid_validity, st.uid_validity,
+        "APPEND reports the new UIDVALIDITY"
+    );
+    assert_eq!(
+        uids(s, a, again).await,
+        vec![first.uid],
+        "the mailbox created again holds just the new message"
+    );
 }
 
 /// Every write raises HIGHESTMODSEQ, and the messages it changed carry its
@@ -467,7 +502,11 @@ pub async fn every_write_raises_the_modseq(fresh: impl Fn() -> Fresh) {
     // A STORE that changes flags.
     let before = highest(s, a, inbox).await;
     let r = set_flags(s, a, inbox, &[m1.uid], FlagOp::Add, fl(flag::SEEN, &[])).await;
-    assert_eq!(sets(&r.changed), sets(&[(m1.uid, fl(flag::SEEN, &[]))]));
+    assert_eq!(
+        sets(&r.changed),
+        sets(&[(m1.uid, fl(flag::SEEN, &[]))]),
+        "+FLAGS \\Seen changed the message"
+    );
     assert!(
         r.modseq > before,
         "STORE's modseq ({}) is above the HIGHESTMODSEQ before it ({before})",
@@ -514,8 +553,15 @@ pub async fn every_write_raises_the_modseq(fresh: impl Fn() -> Fresh) {
     );
     // Nor does one naming only a UID that is not there.
     let none = set_flags(s, a, inbox, &[9999], FlagOp::Add, fl(flag::SEEN, &[])).await;
-    assert!(none.changed.is_empty() && none.current.is_empty());
-    assert_eq!(highest(s, a, inbox).await, before);
+    assert!(
+        none.changed.is_empty() && none.current.is_empty(),
+        "a STORE naming only a missing UID finds nothing"
+    );
+    assert_eq!(
+        highest(s, a, inbox).await,
+        before,
+        "a STORE naming only a missing UID raises no modseq"
+    );
 
     // Replace on two messages: both changed, both at the STORE's modseq.
     let before = highest(s, a, inbox).await;
@@ -529,9 +575,16 @@ pub async fn every_write_raises_the_modseq(fresh: impl Fn() -> Fresh) {
     )
     .await;
     assert_eq!(r.changed.len(), 2, "both messages changed: {:?}", r.changed);
-    assert!(r.modseq > before);
+    assert!(
+        r.modseq > before,
+        "a changing STORE's modseq is above the HIGHESTMODSEQ before it"
+    );
     for uid in [m1.uid, m2.uid] {
-        assert_eq!(modseq_of(s, a, inbox, uid).await, r.modseq);
+        assert_eq!(
+            modseq_of(s, a, inbox, uid).await,
+            r.modseq,
+            "every message a STORE changed has the STORE's modseq"
+        );
     }
     seq.push(r.modseq);
     // Remove.
@@ -544,7 +597,7 @@ pub async fn every_write_raises_the_modseq(fresh: impl Fn() -> Fresh) {
         fl(flag::FLAGGED, &[]),
     )
     .await;
-    assert_eq!(r.changed.len(), 1);
+    assert_eq!(r.changed.len(), 1, "-FLAGS changed the message");
     assert!(
         r.modseq > highest_before(&seq),
         "removing a flag raises the modseq"
@@ -555,7 +608,11 @@ pub async fn every_write_raises_the_modseq(fresh: impl Fn() -> Fresh) {
     let r = set_flags(s, a, inbox, &[m2.uid], FlagOp::Add, fl(flag::DELETED, &[])).await;
     seq.push(r.modseq);
     let before = highest(s, a, inbox).await;
-    assert_eq!(s.expunge(a, inbox, None).await.unwrap(), vec![m2.uid]);
+    assert_eq!(
+        s.expunge(a, inbox, None).await.unwrap(),
+        vec![m2.uid],
+        "EXPUNGE removes the \\Deleted message"
+    );
     let after = highest(s, a, inbox).await;
     assert!(
         after > before,
@@ -574,7 +631,10 @@ pub async fn every_write_raises_the_modseq(fresh: impl Fn() -> Fresh) {
         c.dest_modseq
     );
     let copy_modseq = modseq_of(s, a, dest, c.pairs[0].1).await;
-    assert!(copy_modseq > dest_before && copy_modseq <= dest_after);
+    assert!(
+        copy_modseq > dest_before && copy_modseq <= dest_after,
+        "the copy's MODSEQ lies within the target's new range"
+    );
     assert_eq!(
         highest(s, a, inbox).await,
         src_before,
@@ -643,7 +703,7 @@ async fn changes_since_with(s: &dyn Store, fresh: bool) {
         vec![(m1.uid, set(&fl(flag::SEEN, &["$A"])), m1.modseq)],
         "after APPEND (fresh = {fresh}): the new UID, its flags and modseq"
     );
-    assert!(c.expunged.is_empty());
+    assert!(c.expunged.is_empty(), "APPEND expunges nothing");
     let keywords = c
         .keywords
         .expect("a new keyword: Changes::keywords is given");
@@ -670,7 +730,7 @@ async fn changes_since_with(s: &dyn Store, fresh: bool) {
         vec![(m2.uid, set(&fl(flag::SEEN, &[])), r.modseq)],
         "after STORE (fresh = {fresh}): the changed message only, with its new flags"
     );
-    assert!(c.expunged.is_empty());
+    assert!(c.expunged.is_empty(), "STORE expunges nothing");
     let before = highest(s, a, inbox).await;
     let r = set_flags(s, a, inbox, &[m2.uid], FlagOp::Add, fl(0, &["$New"])).await;
     let c = changes(inbox, before).await;
@@ -706,7 +766,11 @@ async fn changes_since_with(s: &dyn Store, fresh: bool) {
         )],
         "everything since the start (fresh = {fresh}): the survivor with its latest flags"
     );
-    assert_eq!(c.expunged, vec![m1.uid]);
+    assert_eq!(
+        c.expunged,
+        vec![m1.uid],
+        "everything since the start: the expunged UID"
+    );
 
     // COPY: new UIDs in the target with the source's flags; nothing in the
     // source.
@@ -723,7 +787,7 @@ async fn changes_since_with(s: &dyn Store, fresh: bool) {
         )],
         "after COPY (fresh = {fresh}): the target's new UID with the source's flags"
     );
-    assert!(c.expunged.is_empty());
+    assert!(c.expunged.is_empty(), "COPY expunges nothing in the target");
     let c = changes(inbox, src_before).await;
     assert!(
         c.updated.is_empty() && c.expunged.is_empty(),
@@ -748,7 +812,7 @@ async fn changes_since_with(s: &dyn Store, fresh: bool) {
         vec![(d, set(&fl(0, &["$M"])), modseq_of(s, a, dest, d).await)],
         "after MOVE (fresh = {fresh}): the target reports the new UID"
     );
-    assert!(c.expunged.is_empty());
+    assert!(c.expunged.is_empty(), "MOVE expunges nothing in the target");
 
     // A message that came and went after the modseq is expunged, not new.
     let before = highest(s, a, inbox).await;
@@ -796,7 +860,11 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
             sets(&[(plain.uid, Flags::default())]),
             "-{name}"
         );
-        assert_eq!(flags_of(s, a, inbox, plain.uid).await, Flags::default());
+        assert_eq!(
+            flags_of(s, a, inbox, plain.uid).await,
+            Flags::default(),
+            "-{name} persists: the message has no flags again"
+        );
     }
 
     // Add: system flags and keywords join what is there.
@@ -815,7 +883,11 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         sets(&[(m.uid, want.clone())]),
         "+FLAGS reports the new flags"
     );
-    assert_eq!(sets(&r.current), sets(&[(m.uid, want.clone())]));
+    assert_eq!(
+        sets(&r.current),
+        sets(&[(m.uid, want.clone())]),
+        "StoreResult::current after +FLAGS"
+    );
     assert_eq!(
         set(&flags_of(s, a, inbox, m.uid).await),
         set(&want),
@@ -855,7 +927,11 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         "a keyword is held once, in one spelling: {:?}",
         now.keywords
     );
-    assert_eq!(folded(&now), folded(&want));
+    assert_eq!(
+        folded(&now),
+        folded(&want),
+        "the flags are the same, whatever the spelling"
+    );
     // The same keywords in other cases replace nothing, and what STORE
     // reports is what the store holds.
     let r = set_flags(
@@ -908,7 +984,11 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         sets(&[(m.uid, want.clone())]),
         "FLAGS replaces"
     );
-    assert_eq!(set(&flags_of(s, a, inbox, m.uid).await), set(&want));
+    assert_eq!(
+        set(&flags_of(s, a, inbox, m.uid).await),
+        set(&want),
+        "FLAGS persists"
+    );
     // Removing a keyword no message has does not make it the mailbox's.
     let r = set_flags(
         s,
@@ -939,7 +1019,11 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         sets(&[(m.uid, Flags::default())]),
         "FLAGS () clears"
     );
-    assert_eq!(flags_of(s, a, inbox, m.uid).await, Flags::default());
+    assert_eq!(
+        flags_of(s, a, inbox, m.uid).await,
+        Flags::default(),
+        "FLAGS () persists"
+    );
 
     // Several messages: changed lists those whose flags differ now,
     // current every one found; a missing UID is skipped.
@@ -965,7 +1049,10 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         vec![m.uid, n.uid],
         "current lists every message found, no other"
     );
-    assert!(r.current.iter().all(|(_, f)| f.has(flag::SEEN)));
+    assert!(
+        r.current.iter().all(|(_, f)| f.has(flag::SEEN)),
+        "current lists each message with its flags now"
+    );
 
     // Status and snapshot see the flags: m and n seen, plain not.
     set_flags(s, a, inbox, &[n.uid], FlagOp::Add, fl(flag::DELETED, &[])).await;
@@ -1083,7 +1170,10 @@ pub async fn rename_takes_children_and_empties_inbox(fresh: impl Fn() -> Fresh) 
         st.messages, 0,
         "INBOX is left empty by RENAME INBOX: {st:?}"
     );
-    assert!(uids(s, a, inbox_now).await.is_empty());
+    assert!(
+        uids(s, a, inbox_now).await.is_empty(),
+        "INBOX's snapshot is empty after RENAME INBOX"
+    );
     let old = mailbox(s, a, "Old").await;
     assert_eq!(
         subjects(s, a, old).await,
@@ -1218,8 +1308,8 @@ pub async fn copy_and_move_pair_uids_in_order(fresh: impl Fn() -> Fresh) {
     );
     for (from, to) in &c.pairs {
         assert_eq!(
-            bytes_of(s, a, dst, *to).await,
-            bytes_of(s, a, src, *from).await,
+            text_of(s, a, dst, *to).await,
+            text_of(s, a, src, *from).await,
             "COPY pair ({from}, {to}): the destination holds the source's message"
         );
         assert_eq!(
@@ -1232,7 +1322,11 @@ pub async fn copy_and_move_pair_uids_in_order(fresh: impl Fn() -> Fresh) {
     want.retain(|x| !dests.contains(x));
     want.extend(&dests);
     want.sort_unstable();
-    assert_eq!(uids(s, a, dst).await, want);
+    assert_eq!(
+        uids(s, a, dst).await,
+        want,
+        "COPY adds exactly the destination UIDs to the target"
+    );
     unchanged(
         &digest_mailbox(s, a, src).await,
         &src_before,
@@ -1253,9 +1347,9 @@ pub async fn copy_and_move_pair_uids_in_order(fresh: impl Fn() -> Fresh) {
     // MOVE: the target gets them, the source loses them, each side's
     // changes say so.
     let (src_m, dst_m) = (highest(s, a, src).await, highest(s, a, dst).await);
-    let expected: Vec<Vec<u8>> = vec![
-        bytes_of(s, a, src, u[1]).await,
-        bytes_of(s, a, src, u[4]).await,
+    let expected: Vec<String> = vec![
+        text_of(s, a, src, u[1]).await,
+        text_of(s, a, src, u[4]).await,
     ];
     let mv = s.copy(a, src, &[u[4], u[1]], dst, true).await.unwrap();
     assert_eq!(
@@ -1269,10 +1363,13 @@ pub async fn copy_and_move_pair_uids_in_order(fresh: impl Fn() -> Fresh) {
         "MOVE destination UIDs increase: {:?}",
         mv.pairs
     );
-    assert!(moved_to[0] > *dests.last().unwrap());
+    assert!(
+        moved_to[0] > *dests.last().unwrap(),
+        "MOVE's destination UIDs are above the earlier copies'"
+    );
     for (to, bytes) in moved_to.iter().zip(&expected) {
         assert_eq!(
-            &bytes_of(s, a, dst, *to).await,
+            &text_of(s, a, dst, *to).await,
             bytes,
             "MOVE pair to {to} holds its message"
         );
@@ -1375,7 +1472,11 @@ pub async fn expunge_removes_only_deleted_messages(fresh: impl Fn() -> Fresh) {
         vec![u[2], u[5]],
         "UID EXPUNGE removes the \\Deleted messages among the UIDs given, no other"
     );
-    assert_eq!(uids(s, a, inbox).await, vec![u[0], u[1], u[3], u[4]]);
+    assert_eq!(
+        uids(s, a, inbox).await,
+        vec![u[0], u[1], u[3], u[4]],
+        "the snapshot after UID EXPUNGE"
+    );
     // Without: every \Deleted message, ascending.
     let r = s.expunge(a, inbox, None).await.unwrap();
     assert_eq!(
@@ -1421,10 +1522,7 @@ pub async fn expunge_removes_only_deleted_messages(fresh: impl Fn() -> Fresh) {
 /// gave nothing away: an error, or a result that `empty` says is empty.
 fn refused<T: std::fmt::Debug>(what: &str, r: Result<T>, empty: impl Fn(&T) -> bool) {
     if let Ok(v) = &r {
-        assert!(
-            empty(v),
-            "{what} on another account's data must fail or find nothing: {v:?}"
-        );
+        assert!(empty(v), "{what} must fail or find nothing, but gave {v:?}");
     }
 }
 
@@ -1470,7 +1568,11 @@ pub async fn accounts_cannot_reach_each_other(fresh: impl Fn() -> Fresh) {
         .map(|m| m.id)
         .collect();
     for m in s.list_mailboxes(b).await.unwrap() {
-        assert!(!a_ids.contains(&m.id), "B lists a mailbox of A: {m:?}");
+        // Ids are unique across accounts: `watch` takes a mailbox id alone.
+        assert!(
+            !a_ids.contains(&m.id),
+            "B's mailbox {m:?} has the id of one of A's"
+        );
     }
 
     for (name, m) in [("INBOX", a_inbox), ("Private", a_private)] {
@@ -1566,7 +1668,7 @@ pub async fn accounts_cannot_reach_each_other(fresh: impl Fn() -> Fresh) {
     );
     // B's own namesakes and subscriptions are B's.
     let b_private = s.create_mailbox(b, "Private", None).await.unwrap();
-    assert_ne!(b_private, a_private);
+    assert_ne!(b_private, a_private, "B's Private is not A's");
     s.set_subscribed(b, "INBOX", false).await.unwrap();
     s.set_subscribed(b, "Private", true).await.unwrap();
     s.rename_mailbox(b, "Private", "Renamed").await.unwrap();
@@ -1696,7 +1798,7 @@ pub async fn account_names_are_unique_and_case_insensitive(fresh: impl Fn() -> F
             .expect("found in any case");
         assert_eq!(acc.id, id, "account({spelling:?}) is Alice");
         assert_eq!(acc.name, account_name("Alice"), "the name is kept folded");
-        assert_eq!(acc.credentials, first);
+        assert_eq!(acc.credentials, first, "the credentials given");
         let r = s.create_account(spelling, &Credentials::default()).await;
         assert!(
             matches!(r, Err(StoreError::AccountExists)),
@@ -1787,7 +1889,10 @@ pub async fn concurrent_writers_lose_nothing(fresh: impl Fn() -> Fresh) {
         APPENDS,
         "every acknowledged APPEND has a UID of its own"
     );
-    assert!(!distinct.contains(&target.uid));
+    assert!(
+        !distinct.contains(&target.uid),
+        "no acknowledged APPEND has the target's UID"
+    );
     let mut want: Vec<u32> = distinct.iter().copied().chain([target.uid]).collect();
     want.sort_unstable();
     assert_eq!(
@@ -1820,7 +1925,10 @@ pub async fn concurrent_writers_lose_nothing(fresh: impl Fn() -> Fresh) {
         "the message's MODSEQ is its last STORE's"
     );
     let top = acked.iter().map(|x| x.modseq).chain([last]).max().unwrap();
-    assert!(highest(s, a, inbox).await >= top);
+    assert!(
+        highest(s, a, inbox).await >= top,
+        "HIGHESTMODSEQ covers every acknowledged write"
+    );
 }
 
 /// Appends queued one after another get UIDs (and modseqs) in queue order,
@@ -1878,10 +1986,17 @@ pub async fn queued_appends_get_uids_in_queue_order(fresh: impl Fn() -> Fresh) {
         "a queued append to a missing mailbox fails: {bad:?}"
     );
     let (first, second) = (first.await.unwrap(), second.await.unwrap());
-    assert!(first.uid > *queued.last().unwrap() && second.uid > first.uid);
+    assert!(
+        first.uid > *queued.last().unwrap() && second.uid > first.uid,
+        "the queued appends around the failed one get increasing UIDs"
+    );
     let mut want = queued.clone();
     want.extend([first.uid, second.uid]);
-    assert_eq!(uids(s, a, inbox).await, want);
+    assert_eq!(
+        uids(s, a, inbox).await,
+        want,
+        "the mailbox holds the committed queued appends, no more"
+    );
 }
 
 /// SEARCH through [`Query`] (as the session passes it: normalized): header
@@ -2036,7 +2151,7 @@ pub async fn mailboxes_create_list_delete_subscribe(fresh: impl Fn() -> Fresh) {
         .create_mailbox(a, "Projects/2024", Some("\\Flagged"))
         .await
         .unwrap();
-    assert_ne!(projects, child);
+    assert_ne!(projects, child, "a child is a mailbox of its own");
     let info = s.mailbox(a, "Projects/2024").await.unwrap().unwrap();
     assert_eq!((info.id, info.name.as_str()), (child, "Projects/2024"));
     assert_eq!(
@@ -2077,7 +2192,7 @@ pub async fn mailboxes_create_list_delete_subscribe(fresh: impl Fn() -> Fresh) {
         .unwrap()
         .pairs[0]
         .1;
-    let bytes = bytes_of(s, a, projects, m.uid).await;
+    let bytes = text_of(s, a, projects, m.uid).await;
     s.set_subscribed(a, "Projects", true).await.unwrap();
 
     s.delete_mailbox(a, projects).await.unwrap();
@@ -2104,7 +2219,7 @@ pub async fn mailboxes_create_list_delete_subscribe(fresh: impl Fn() -> Fresh) {
         "and their messages"
     );
     assert_eq!(
-        bytes_of(s, a, archive, copied).await,
+        text_of(s, a, archive, copied).await,
         bytes,
         "a copy elsewhere is kept"
     );
@@ -2169,7 +2284,7 @@ pub async fn append_keeps_bytes_date_and_flags(fresh: impl Fn() -> Fresh) {
         false,
     )
     .await;
-    assert!(!m.duplicate);
+    assert!(!m.duplicate, "a first APPEND is no duplicate");
     let need = FetchNeed {
         meta: true,
         header: true,
@@ -2177,7 +2292,7 @@ pub async fn append_keeps_bytes_date_and_flags(fresh: impl Fn() -> Fresh) {
         ..FetchNeed::default()
     };
     let r = s.fetch(a, inbox, &[m.uid], need).await.unwrap().remove(0);
-    assert_eq!(r.uid, m.uid);
+    assert_eq!(r.uid, m.uid, "FETCH returns the UID asked for");
     assert_eq!(r.size, data.len() as u64, "RFC822.SIZE is the byte count");
     assert_eq!(r.internal_date, date(), "the internal date is kept");
     assert_eq!(
@@ -2289,7 +2404,11 @@ pub async fn recent_goes_to_one_claimer(fresh: impl Fn() -> Fresh) {
         "claimed messages are not recent"
     );
     let u3 = append(s, a, m, "r3", Flags::default()).await.uid;
-    assert_eq!(s.status(a, m).await.unwrap().recent, 1);
+    assert_eq!(
+        s.status(a, m).await.unwrap().recent,
+        1,
+        "a message appended after the claims is recent"
+    );
     let next = s.status(a, m).await.unwrap().uid_next;
     let third = s.claim_recent(a, m, next).await.unwrap();
     assert!(
