@@ -2122,7 +2122,7 @@ pub async fn search_by_header_and_flags(fresh: impl Fn() -> Fresh) {
 /// Mailboxes: a new account's defaults (subscribed, with their special
 /// uses); create, look up, list; a duplicate name fails; DELETE removes the
 /// mailbox and its messages but not its children, nor copies elsewhere,
-/// nor its subscription (RFC 3501 §6.3.9); subscriptions come and go.
+/// nor its subscription (RFC 3501 §6.3.6, SUBSCRIBE); subscriptions come and go.
 pub async fn mailboxes_create_list_delete_subscribe(fresh: impl Fn() -> Fresh) {
     let (store, _guard) = fresh().await;
     let s = &*store;
@@ -2228,7 +2228,7 @@ pub async fn mailboxes_create_list_delete_subscribe(fresh: impl Fn() -> Fresh) {
             .await
             .unwrap()
             .contains(&"Projects".to_string()),
-        "DELETE does not remove the subscription (RFC 3501 §6.3.9)"
+        "DELETE does not remove the subscription (RFC 3501 §6.3.6, SUBSCRIBE)"
     );
     let r = s.delete_mailbox(a, projects).await;
     assert!(
