@@ -386,12 +386,13 @@ pub(crate) fn set_subscribed(c: &Tx, account: AccountId, name: &str, on: bool) -
 }
 
 /// Saves the first UID not yet reported as \Recent per mailbox.
-pub(crate) fn save_recent(c: &Tx, recent: &[(MailboxId, u32)]) -> Result<()> {
+pub(crate) fn save_recent(c: &Tx, recent: &[((AccountId, MailboxId), u32)]) -> Result<()> {
     let mut update = c.prepare_cached(
-        "UPDATE mailboxes SET recent_uid = MAX(recent_uid, ?) WHERE mailbox_id = ?",
+        "UPDATE mailboxes SET recent_uid = MAX(recent_uid, ?)
+         WHERE account_id = ? AND mailbox_id = ?",
     )?;
-    for (mailbox, uid) in recent {
-        update.execute(params![i64::from(*uid), mailbox.0])?;
+    for ((account, mailbox), uid) in recent {
+        update.execute(params![i64::from(*uid), account.0, mailbox.0])?;
     }
     Ok(())
 }
@@ -465,9 +466,14 @@ pub(crate) fn rename_mailbox(
         return Ok(((), Vec::new()));
     }
     let new_id = create_mailbox(c, account, to, None)?;
+    // The messages keep their UIDs and modseqs: the new mailbox starts at
+    // INBOX's UIDNEXT and HIGHESTMODSEQ, so that its HIGHESTMODSEQ covers
+    // them and its next change goes above them.
     c.prepare_cached(
-        "UPDATE mailboxes SET uid_next = ?, keywords = (SELECT keywords FROM mailboxes
-         WHERE mailbox_id = ?) WHERE account_id = ? AND mailbox_id = ?",
+        "UPDATE mailboxes SET uid_next = ?1,
+           keywords = (SELECT keywords FROM mailboxes WHERE mailbox_id = ?2),
+           highest_modseq = (SELECT highest_modseq FROM mailboxes WHERE mailbox_id = ?2)
+         WHERE account_id = ?3 AND mailbox_id = ?4",
     )?
     .execute(params![uid_next, src_id, account.0, new_id.0])?;
     let uids = c
@@ -649,31 +655,38 @@ pub(crate) fn store_flags(
         let same = new.system == old.system
             && new.keywords.len() == old.keywords.len()
             && new.keywords.iter().all(|k| old.has_keyword(k));
-        if !same {
-            let m = match modseq {
-                Some(m) => m,
-                None => *modseq.insert(next_modseq(c, account, mailbox)?),
-            };
-            c.prepare_cached(
-                "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
-                 WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
-            )?
-            .execute(params![
-                i64::from(new.system),
-                new.keywords_text(),
-                m as i64,
-                account.0,
-                mailbox.0,
-                i64::from(uid),
-            ])?;
-            result.changed.push((uid, new.clone()));
+        if same {
+            // As stored: keywords given in another case keep their spelling.
+            result.current.push((uid, old));
+            continue;
         }
+        let m = match modseq {
+            Some(m) => m,
+            None => *modseq.insert(next_modseq(c, account, mailbox)?),
+        };
+        c.prepare_cached(
+            "UPDATE messages SET flags = ?, keywords = ?, modseq = ?
+             WHERE account_id = ? AND mailbox_id = ? AND uid = ?",
+        )?
+        .execute(params![
+            i64::from(new.system),
+            new.keywords_text(),
+            m as i64,
+            account.0,
+            mailbox.0,
+            i64::from(uid),
+        ])?;
+        result.changed.push((uid, new.clone()));
         result.current.push((uid, new));
     }
     let Some(m) = modseq else {
         return Ok((result, Vec::new()));
     };
-    let keywords = add_keywords(c, account, mailbox, &flags.keywords)?;
+    // Only keywords set become the mailbox's, not those removed.
+    let keywords = match op {
+        FlagOp::Remove => None,
+        FlagOp::Add | FlagOp::Replace => add_keywords(c, account, mailbox, &flags.keywords)?,
+    };
     result.keywords_changed = keywords.is_some();
     result.modseq = m;
     let note = (
@@ -740,6 +753,23 @@ pub(crate) fn copy(
     is_move: bool,
 ) -> Result<(CopyResult, Vec<Note>)> {
     let sources = flags_of(c, account, from, uids)?;
+    if sources.is_empty() {
+        // Nothing to copy changes nothing, but the target must exist.
+        let (uid_validity, modseq): (i64, i64) = c
+            .prepare_cached(
+                "SELECT uid_validity, highest_modseq FROM mailboxes
+                 WHERE account_id = ? AND mailbox_id = ?",
+            )?
+            .query_row(params![account.0, to.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or(StoreError::NoMailbox)?;
+        let result = CopyResult {
+            uid_validity: uid_validity as u32,
+            pairs: Vec::new(),
+            dest_modseq: modseq as u64,
+        };
+        return Ok((result, Vec::new()));
+    }
     let count = sources.len() as i64;
     let (first_uid, dest_modseq, uid_validity): (i64, i64, i64) = c
         .prepare_cached(

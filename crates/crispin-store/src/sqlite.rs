@@ -39,8 +39,10 @@ pub struct SqliteStore {
     writes: tokio::sync::mpsc::Sender<WriteJob>,
     /// First UID not yet reported as \Recent, per mailbox. Kept in memory
     /// (claiming must not cost a durable write per session) and saved on
-    /// close; \Recent is advisory and gone from IMAP4rev2.
-    recent: std::sync::Mutex<HashMap<MailboxId, u32>>,
+    /// close; \Recent is advisory and gone from IMAP4rev2. Keyed by the
+    /// account too, so that an entry answers only the mailbox's owner, and
+    /// dropped with the mailbox (its id can come back for a new one).
+    recent: std::sync::Mutex<HashMap<(AccountId, MailboxId), u32>>,
 }
 
 /// Tells the world about committed changes: the in-memory change log, the
@@ -442,12 +444,12 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
-        let recent: Vec<(MailboxId, u32)> = self
+        let recent: Vec<((AccountId, MailboxId), u32)> = self
             .recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .map(|(m, u)| (*m, *u))
+            .map(|(k, u)| (*k, *u))
             .collect();
         let saved = self
             .write(move |c| Ok((commit::save_recent(c, &recent)?, Vec::new())))
@@ -909,6 +911,10 @@ impl Store for SqliteStore {
         for mailbox in mailboxes {
             self.notes.unlogged(mailbox, u64::MAX);
         }
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(a, _), _| *a != id);
         self.blobs.remove_account(id)?;
         Ok(())
     }
@@ -994,6 +1000,10 @@ impl Store for SqliteStore {
             .write(move |c| Ok((commit::delete_mailbox(c, account, mailbox)?, Vec::new())))
             .await?;
         self.remove_files(account, &gone);
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(account, mailbox));
         // Sessions that have it selected learn it is gone.
         self.notes.unlogged(mailbox, u64::MAX);
         Ok(())
@@ -1025,7 +1035,7 @@ impl Store for SqliteStore {
             .recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&mailbox)
+            .get(&(account, mailbox))
             .copied()
             .unwrap_or(0);
         // One pass over the mailbox's messages.
@@ -1140,14 +1150,14 @@ impl Store for SqliteStore {
             .recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&mailbox)
+            .get(&(account, mailbox))
             .copied();
         let loaded = match known {
             Some(w) => w,
             None => self.recent_watermark(account, mailbox).await?,
         };
         let mut map = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        let w = map.entry(mailbox).or_insert(loaded);
+        let w = map.entry((account, mailbox)).or_insert(loaded);
         let first = *w;
         *w = (*w).max(uid_next);
         Ok(first.max(1))
@@ -1373,7 +1383,13 @@ impl Store for SqliteStore {
         mailbox: MailboxId,
         uids: Option<&[u32]>,
     ) -> Result<Vec<u32>> {
-        let uids = uids.map(<[u32]>::to_vec);
+        // Sorted: the write looks each \Deleted message up in the list (by
+        // binary search), and callers need not sort.
+        let uids = uids.map(|u| {
+            let mut v = u.to_vec();
+            v.sort_unstable();
+            v
+        });
         let (deleted, gone) = self
             .write(move |c| commit::expunge(c, account, mailbox, uids.as_deref()))
             .await?;
