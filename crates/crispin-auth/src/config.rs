@@ -33,6 +33,9 @@ pub struct AuthConfig {
     pub lockout_after: u32,
     /// How long a lockout lasts, and how long failures are remembered.
     pub lockout_secs: u64,
+    /// Seconds a successful password check is remembered (see
+    /// [`crate::password`]); 0 turns the cache off.
+    pub cache_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -47,6 +50,7 @@ impl Default for AuthConfig {
             max_failure_delay_ms: 15_000,
             lockout_after: 20,
             lockout_secs: 300,
+            cache_secs: 3600,
         }
     }
 }

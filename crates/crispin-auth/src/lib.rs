@@ -6,6 +6,7 @@
 //! back-off and lockout, the per-user+address session limit.
 
 pub mod config;
+pub mod password;
 pub mod scram;
 mod service;
 
@@ -28,6 +29,7 @@ pub struct ConnInfo {
     pub tls_exporter: Option<Vec<u8>>,
 }
 
+#[derive(Debug)]
 pub enum AuthError {
     /// Wrong name or password.
     Failed,

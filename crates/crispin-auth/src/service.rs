@@ -5,7 +5,8 @@
 use crate::config::AuthConfig;
 use crate::scram::{self, ScramSecret, ScramServer};
 use crate::{AuthError, Authenticator, ConnInfo, SaslExchange, SaslStep};
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use crate::password;
+use argon2::password_hash::PasswordHasher;
 use async_trait::async_trait;
 use base64::Engine as _;
 use crispin_store::{Account, Credentials, Store};
@@ -66,6 +67,10 @@ struct Inner {
     /// must queue for the cores instead of each holding a thread and its
     /// memory at the same time.
     hash_slots: tokio::sync::Semaphore,
+    /// argon2's work memory, reused and returned when idle.
+    memory: Arc<password::WorkMemory>,
+    /// Recent successful password checks.
+    cache: password::LoginCache,
 }
 
 struct Settings {
@@ -78,13 +83,19 @@ struct Settings {
 
 impl Settings {
     fn new(cfg: AuthConfig, max_user_ip: usize) -> Settings {
-        let random: [u8; 16] = rand::rng().random();
-        let dummy_hash = credentials(
-            &base64::engine::general_purpose::STANDARD.encode(random),
-            &cfg,
-        )
-        .map(|c| c.password_hash)
-        .unwrap_or_default();
+        // A well-formed hash at the current cost with a random salt and
+        // output: checking it costs what a real one does and never
+        // succeeds, and making it costs no hash.
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+        let salt: [u8; 16] = rand::rng().random();
+        let output: [u8; 32] = rand::rng().random();
+        let dummy_hash = format!(
+            "$argon2id$v=19$m={},t={},p=1${}${}",
+            cfg.argon2_memory_kib,
+            cfg.argon2_iterations,
+            b64.encode(salt),
+            b64.encode(output)
+        );
         Settings {
             cfg,
             max_user_ip,
@@ -99,7 +110,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl AuthService {
     pub fn new(store: Arc<dyn Store>, cfg: AuthConfig, max_user_ip: usize) -> Self {
-        AuthService {
+        let service = AuthService {
             inner: Arc::new(Inner {
                 store,
                 settings: std::sync::RwLock::new(Arc::new(Settings::new(cfg, max_user_ip))),
@@ -110,8 +121,23 @@ impl AuthService {
                 hash_slots: tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, |n| n.get()),
                 ),
+                memory: Arc::default(),
+                cache: password::LoginCache::new(),
             }),
+        };
+        // Work memory goes back to the system once logins stop.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let memory = Arc::downgrade(&service.inner.memory);
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(password::RELEASE_AFTER / 2);
+                loop {
+                    tick.tick().await;
+                    let Some(memory) = memory.upgrade() else { return };
+                    memory.release_idle(password::RELEASE_AFTER);
+                }
+            });
         }
+        service
     }
 }
 
@@ -136,6 +162,7 @@ impl AuthService {
     pub fn unlock(&self, name: &str) -> u32 {
         let name = crispin_store::account_name(name);
         let forgotten = self.inner.forget(|(user, _)| *user == name);
+        self.inner.cache.forget(&name);
         tracing::info!(user = %name, failures = forgotten, "lockout ended by the administrator");
         forgotten
     }
@@ -250,22 +277,31 @@ impl Inner {
 
     async fn verify_password(&self, user: &str, password: &[u8]) -> Result<Account, AuthError> {
         let account = self.account(user).await?;
+        let ttl = Duration::from_secs(self.settings().cfg.cache_secs);
+        if let Some(a) = &account
+            && self
+                .cache
+                .hit(&a.name, &a.credentials.password_hash, password, ttl)
+        {
+            return Ok(a.clone());
+        }
         // Unknown users cost the same hash as known ones.
         let hash = account
             .as_ref()
             .map(|a| a.credentials.password_hash.clone())
             .unwrap_or_else(|| self.settings().dummy_hash.clone());
-        let password = password.to_vec();
+        let pw = password.to_vec();
         let _slot = self.hash_slots.acquire().await;
-        let ok = tokio::task::spawn_blocking(move || {
-            argon2::Argon2::default()
-                .verify_password(&password, hash.as_str())
-                .is_ok()
-        })
-        .await
-        .unwrap_or(false);
+        let memory = self.memory.clone();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&memory, &hash, &pw))
+            .await
+            .unwrap_or(false);
         match account {
-            Some(a) if ok => Ok(a),
+            Some(a) if ok => {
+                self.cache
+                    .remember(&a.name, &a.credentials.password_hash, password, ttl);
+                Ok(a)
+            }
             _ => Err(AuthError::Failed),
         }
     }
@@ -502,5 +538,27 @@ fn outcome(result: Result<Account, AuthError>, data: Option<Vec<u8>>) -> SaslSte
     match result {
         Ok(account) => SaslStep::Success { account, data },
         Err(e) => SaslStep::Failure(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_costs_a_real_check_and_never_matches() {
+        let cfg = AuthConfig {
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            ..AuthConfig::default()
+        };
+        let settings = Settings::new(cfg, 1);
+        let parsed = argon2::PasswordHash::new(&settings.dummy_hash).unwrap();
+        let params = argon2::Params::try_from(&parsed).unwrap();
+        assert_eq!((params.m_cost(), params.t_cost()), (64, 1));
+        let memory = password::WorkMemory::default();
+        assert!(!password::verify(&memory, &settings.dummy_hash, b""));
+        // The check ran argon2 at that cost: it borrowed 64 KiB.
+        assert_eq!(memory.held(), 64 * 1024);
     }
 }
