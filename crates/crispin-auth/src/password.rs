@@ -237,9 +237,17 @@ mod tests {
         assert!(verify(&memory, &h, b"right"));
         assert!(!verify(&memory, &h, b"wrong"));
         assert!(!verify(&memory, "not a hash", b"right"));
-        assert!(!verify(&memory, &h.replace("argon2id", "argon2x"), b"right"));
+        assert!(!verify(
+            &memory,
+            &h.replace("argon2id", "argon2x"),
+            b"right"
+        ));
         // The crate's own verifier agrees.
-        assert!(Argon2::default().verify_password(b"right", h.as_str()).is_ok());
+        assert!(
+            Argon2::default()
+                .verify_password(b"right", h.as_str())
+                .is_ok()
+        );
         // One buffer served every check, and goes back when idle.
         assert_eq!(memory.held(), 256 * 1024);
         assert_eq!(memory.release_idle(Duration::from_secs(3600)), 0);
@@ -264,7 +272,10 @@ mod tests {
         assert!(!cache.hit("bob", "h1", b"pw", ttl), "another account");
         assert!(!cache.hit("alice", "h1", b"pw", Duration::ZERO), "disabled");
         std::thread::sleep(Duration::from_millis(20));
-        assert!(!cache.hit("alice", "h1", b"pw", Duration::from_millis(10)), "expired");
+        assert!(
+            !cache.hit("alice", "h1", b"pw", Duration::from_millis(10)),
+            "expired"
+        );
         cache.forget("alice");
         assert!(!cache.hit("alice", "h1", b"pw", ttl));
         // Nothing of the password is kept.

@@ -3,9 +3,9 @@
 //! lockout, and the per-user+IP session limit.
 
 use crate::config::AuthConfig;
+use crate::password;
 use crate::scram::{self, ScramSecret, ScramServer};
 use crate::{AuthError, Authenticator, ConnInfo, SaslExchange, SaslStep};
-use crate::password;
 use argon2::password_hash::PasswordHasher;
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -132,7 +132,9 @@ impl AuthService {
                 let mut tick = tokio::time::interval(password::RELEASE_AFTER / 2);
                 loop {
                     tick.tick().await;
-                    let Some(memory) = memory.upgrade() else { return };
+                    let Some(memory) = memory.upgrade() else {
+                        return;
+                    };
                     memory.release_idle(password::RELEASE_AFTER);
                 }
             });

@@ -22,7 +22,11 @@ async fn service(cfg: AuthConfig) -> (AuthService, tempfile::TempDir) {
             .await
             .unwrap(),
     );
-    for (name, pw) in [("alice", "alice-pw"), ("bob", "bob-pw"), ("mallory", "mallory-pw")] {
+    for (name, pw) in [
+        ("alice", "alice-pw"),
+        ("bob", "bob-pw"),
+        ("mallory", "mallory-pw"),
+    ] {
         store
             .create_account(name, &credentials(pw, &cfg).unwrap())
             .await
@@ -72,12 +76,18 @@ async fn a_valid_account_does_not_reset_a_spray_at_the_others() {
         if refused.is_some() {
             break;
         }
-        if login(&auth, "mallory", "mallory-pw", attacker).await.is_err() {
+        if login(&auth, "mallory", "mallory-pw", attacker)
+            .await
+            .is_err()
+        {
             refused = Some(round);
             break;
         }
     }
-    assert_eq!(guesses, 6, "the address is locked after lockout_after guesses");
+    assert_eq!(
+        guesses, 6,
+        "the address is locked after lockout_after guesses"
+    );
     assert_eq!(refused, Some(2), "the third good login is refused");
     // Locked out from there, the attacker's own account too...
     assert!(matches!(
@@ -104,7 +114,10 @@ async fn a_success_forgets_its_own_typos_and_unlock_ends_a_lockout() {
     login(&auth, "alice", "alice-pw", home).await.unwrap();
     // The two typos are gone: two more do not lock her out.
     for _ in 0..2 {
-        assert!(matches!(login(&auth, "alice", "typo", home).await, Err(AuthError::Failed)));
+        assert!(matches!(
+            login(&auth, "alice", "typo", home).await,
+            Err(AuthError::Failed)
+        ));
     }
     login(&auth, "alice", "alice-pw", home).await.unwrap();
     for _ in 0..3 {
@@ -147,6 +160,10 @@ async fn repeated_logins_hit_the_cache_and_a_new_password_misses_it() {
     login(&auth, "alice", "alice-pw", "10.0.0.1").await.unwrap();
     let t = Instant::now();
     login(&auth, "alice", "alice-pw", "10.0.0.1").await.unwrap();
-    assert!(t.elapsed() * 10 > first / 2, "{:?} vs {first:?}", t.elapsed());
+    assert!(
+        t.elapsed() * 10 > first / 2,
+        "{:?} vs {first:?}",
+        t.elapsed()
+    );
     let _ = Duration::ZERO;
 }

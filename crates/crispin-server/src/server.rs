@@ -607,7 +607,7 @@ async fn connection(
         plaintext_ok: shared.plaintext_ok(peer),
         tls_exporter: None,
     };
-    let stream: Box<dyn crispin_proto::Stream> = Box::new(stream);
+    let stream: Box<dyn crispin_proto::Stream> = Box::new(QuickAck(stream));
     let stream = match (&shared.tls, implicit_tls) {
         (Some(tls), true) => match tls.accept(stream).await {
             Ok((s, exporter)) => {
@@ -651,6 +651,69 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Listening>, implicit_tls
             connection(shared.clone(), stream, peer, implicit_tls),
             tracing::info_span!("imap", %peer, user = tracing::field::Empty),
         ));
+    }
+}
+
+/// A TCP stream that acknowledges at once whenever what arrived does not
+/// end a line. A client that writes a command and its CRLF separately
+/// (IMAPClient does) holds the CRLF back under Nagle's algorithm until its
+/// first segment is acknowledged, and Linux delays that ACK by 40 ms when
+/// it has nothing to send: every such command would cost 40 ms. Quick-ACK
+/// mode does not stick (the kernel leaves it on its own), hence once per
+/// read. Under TLS the last byte is ciphertext, so nearly every read asks.
+struct QuickAck(TcpStream);
+
+impl tokio::io::AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if polled.is_ready() {
+            let new = &buf.filled()[before..];
+            if new.last().is_some_and(|&b| b != b'\n') {
+                let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+            }
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
