@@ -38,6 +38,9 @@ tests/clients/run.sh
 step "load generator smoke test (crispin-bench smoke)"
 tests/bench-smoke.sh
 
+step "crash test: kill -9 under concurrent writes, every acknowledged write checked"
+tests/crash/run.sh
+
 step "Postfix delivering by LMTP, end to end"
 tests/postfix/run.sh
 
