@@ -210,6 +210,36 @@ impl Conn {
         self.finish(&tag, &mut each).await
     }
 
+    /// Sends several commands in one write (pipelined, as clients and
+    /// imaptest do) and reads their answers in order; every untagged
+    /// response goes to `each` with the index of the command it came
+    /// under. Errors unless every status is OK.
+    pub async fn run_pipelined<F>(&mut self, commands: &[String], mut each: F) -> Result<Vec<Tagged>>
+    where
+        F: FnMut(usize, &[u8]) -> Result<()>,
+    {
+        let mut tags = Vec::with_capacity(commands.len());
+        self.out.clear();
+        for command in commands {
+            let tag = self.tag();
+            self.out.extend_from_slice(tag.as_bytes());
+            self.out.push(b' ');
+            self.out.extend_from_slice(command.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+            tags.push(tag);
+        }
+        self.w.write_all(&self.out).await.context("sending")?;
+        let mut answers = Vec::with_capacity(tags.len());
+        for (i, tag) in tags.iter().enumerate() {
+            let tagged = self.finish(tag, &mut |line: &[u8]| each(i, line)).await?;
+            if tagged.status != Status::Ok {
+                bail!("{:.80} → {:?} {}", commands[i], tagged.status, tagged.text);
+            }
+            answers.push(tagged);
+        }
+        Ok(answers)
+    }
+
     /// Reads responses up to the tagged one for `tag`.
     async fn finish<F>(&mut self, tag: &str, each: &mut F) -> Result<Tagged>
     where

@@ -12,6 +12,7 @@ mod ingest;
 mod lmtp;
 mod load;
 mod mixed;
+mod stress;
 mod procmem;
 mod stats;
 mod target;
@@ -74,6 +75,22 @@ enum Command {
         duration: f64,
         /// Client k logs in as PREFIXk (1-based); its INBOX must hold mail.
         #[arg(long, default_value = "mix")]
+        user_prefix: String,
+    },
+    /// The default profile of Dovecot's imaptest (an independent stress
+    /// tool): N clients over `--users` accounts picked at random.
+    Stress {
+        #[arg(long, value_delimiter = ',', default_value = "10")]
+        clients: Vec<usize>,
+        /// session: a login every cycle; long: persistent sessions.
+        #[arg(long, value_enum, default_value = "both")]
+        mode: mixed::Mode,
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+        /// Accounts PREFIX1..PREFIXn, each with ~30 messages in INBOX.
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        #[arg(long, default_value = "stress")]
         user_prefix: String,
     },
     /// Load the corpus (messages 0..COUNT) into mailboxes.
@@ -189,6 +206,7 @@ async fn main() {
     };
     let scenario = match &cli.command {
         Command::Mixed { .. } => "mixed",
+        Command::Stress { .. } => "stress",
         Command::Load { .. } => "load",
         Command::Bigmailbox { .. } => "bigmailbox",
         Command::Ingest { .. } => "ingest",
@@ -238,6 +256,23 @@ async fn run(command: &Command, t: &Target, seed: u64, report: &mut Report) -> R
                 seed,
             };
             mixed::run(t, &o, report).await
+        }
+        Command::Stress {
+            clients,
+            mode,
+            duration,
+            users,
+            user_prefix,
+        } => {
+            let o = stress::StressOpts {
+                clients: clients.clone(),
+                mode: *mode,
+                duration: secs(*duration),
+                users: *users,
+                user_prefix: user_prefix.clone(),
+                seed,
+            };
+            stress::run(t, &o, report).await
         }
         Command::Load {
             user,
@@ -405,6 +440,20 @@ async fn smoke(
             clients: vec![3],
             mode: mixed::Mode::Both,
             duration: Duration::from_secs(1),
+            user_prefix: "mix".into(),
+            seed,
+        },
+        report,
+    )
+    .await?;
+    // Three clients on two accounts: some cycles share one.
+    stress::run(
+        t,
+        &stress::StressOpts {
+            clients: vec![3],
+            mode: mixed::Mode::Both,
+            duration: Duration::from_secs(1),
+            users: 2,
             user_prefix: "mix".into(),
             seed,
         },
