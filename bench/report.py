@@ -14,7 +14,7 @@ import os
 import statistics
 import sys
 
-SERVERS = ["crispin", "dovecot", "dovecot-stock"]
+SERVERS = ["crispin", "dovecot", "dovecot-stock", "dovecot-fsync"]
 
 
 def fmt(v):
@@ -116,15 +116,18 @@ def main():
         "ahead",
         "Dovecot stock login",
         "Crispin/stock",
+        "Dovecot mail_fsync=always",
+        "Crispin/fsync",
     ]
     rows = []
     for key in order:
         group, name = key
         per = {s: reduce(figures[key].get(s, [])) for s in SERVERS}
-        c, d, ds = per["crispin"], per["dovecot"], per["dovecot-stock"]
-        some = c or d or ds
+        c, d, ds, df = per["crispin"], per["dovecot"], per["dovecot-stock"], per["dovecot-fsync"]
+        some = c or d or ds or df
         r, verdict = ratio(c, d)
         rs, _ = ratio(c, ds)
+        rf, _ = ratio(c, df)
         rows.append(
             [
                 group,
@@ -136,6 +139,8 @@ def main():
                 verdict,
                 cell(ds) if ds else "",
                 rs,
+                cell(df) if df else "",
+                rf,
             ]
         )
         if c and d and c.get("hits") is not None and d.get("hits") is not None:
@@ -172,7 +177,9 @@ def main():
         "Both servers on loopback, plaintext, fsync on (Crispin: its durability rule; Dovecot: "
         "`mail_fsync = optimized`, Maildir). Dovecot runs in its high-performance login mode "
         "(`service_count = 0`, `process_min_avail` = cores); the last columns are Dovecot's stock "
-        "login mode (a process per login). *better*: which direction of the figure is better; "
+        "login mode (a process per login), then Dovecot with `mail_fsync = always` (fsync as "
+        "Crispin does) on `stress`. `stress` is Dovecot imaptest's default profile; its accounts "
+        "have Crispin's default argon2id cost (m=19456, t=2) in both servers. *better*: which direction of the figure is better; "
         "*ahead*: who is ahead by more than 5 %. The machine is shared and noisy: read ratios, "
         "not digits.\n"
     )

@@ -34,7 +34,13 @@
 #                         (19456 KiB): with it, Crispin's resident memory grows by about
 #                         that much per concurrent login (see the report), which thousands
 #                         of idlers turn into tens of GiB.
-#   SCENARIOS="bigmailbox mixed ingest idle"   which scenarios to run
+#   SCENARIOS="bigmailbox mixed ingest idle stress"   which scenarios to run
+#   STRESS_CLIENTS=10 STRESS_USERS=100 STRESS_MESSAGES=30   `stress` (imaptest's
+#                         default profile): clients, accounts (random picks, so
+#                         some share one), messages per INBOX. Its accounts get
+#                         Crispin's DEFAULT argon2id cost (both servers verify the
+#                         very hashes); Dovecot runs it also with mail_fsync = always
+#   SERVERS="crispin dovecot"   "crispin" alone compares builds (BIN_DIR) without Dovecot
 #   STOCK_LOGIN=1         also run `mixed` against Dovecot's stock login mode
 #   RESULTS=bench/results/latest.md   where the markdown table goes
 #   KEEP_WORK=0           1: keep the temporary directory (data, logs, JSON)
@@ -60,7 +66,11 @@ LOAD_CONNECTIONS=${LOAD_CONNECTIONS:-1}
 SEED=${SEED:-42}
 ARGON2_MEMORY_KIB=${ARGON2_MEMORY_KIB:-1024}
 ARGON2_ITERATIONS=${ARGON2_ITERATIONS:-2}
-SCENARIOS=${SCENARIOS:-bigmailbox mixed ingest idle}
+SCENARIOS=${SCENARIOS:-bigmailbox mixed ingest idle stress}
+STRESS_CLIENTS=${STRESS_CLIENTS:-10}
+STRESS_USERS=${STRESS_USERS:-100}
+STRESS_MESSAGES=${STRESS_MESSAGES:-30}
+SERVERS=${SERVERS:-crispin dovecot}
 STOCK_LOGIN=${STOCK_LOGIN:-1}
 RESULTS=${RESULTS:-bench/results/latest.md}
 KEEP_WORK=${KEEP_WORK:-0}
@@ -74,23 +84,24 @@ die() {
     exit 1
 }
 has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+with_dovecot() { [[ " $SERVERS " == *" dovecot "* ]]; }
 
 [ "$(id -u)" -eq 0 ] || die "run me as root (apt-get, useradd, Dovecot)"
 command -v python3 >/dev/null || die "python3 is needed"
 
 # ---------------------------------------------------------------- install
-if [ ! -x /usr/sbin/dovecot ] || [ ! -x /usr/lib/dovecot/imap ] || [ ! -x /usr/lib/dovecot/lmtp ]; then
+if with_dovecot && { [ ! -x /usr/sbin/dovecot ] || [ ! -x /usr/lib/dovecot/imap ] || [ ! -x /usr/lib/dovecot/lmtp ]; }; then
     step "installing dovecot-imapd dovecot-lmtpd"
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd dovecot-lmtpd
 fi
-if ! id "$DOVECOT_USER" >/dev/null 2>&1; then
+if with_dovecot && ! id "$DOVECOT_USER" >/dev/null 2>&1; then
     step "creating system user $DOVECOT_USER for Dovecot's mail processes"
     useradd --system --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin "$DOVECOT_USER"
 fi
-mail_uid=$(id -u "$DOVECOT_USER")
-mail_gid=$(id -g "$DOVECOT_USER")
+mail_uid=$(id -u "$DOVECOT_USER" 2>/dev/null || echo 0)
+mail_gid=$(id -g "$DOVECOT_USER" 2>/dev/null || echo 0)
 dovecot_version=$(dovecot --version 2>/dev/null || echo unknown)
 
 # ---------------------------------------------------------------- build
@@ -192,6 +203,11 @@ for k in $(seq 1 "$max_clients"); do users="$users mix$k"; done
 for k in $(seq 1 "$max_writers"); do users="$users ingest$k"; done
 mix_users=$(for k in $(seq 1 "$max_clients"); do printf 'mix%s,' "$k"; done)
 mix_users=${mix_users%,}
+stress_users=""
+if has_scenario stress; then
+    stress_users=$(for k in $(seq 1 "$STRESS_USERS"); do printf 'stress%s,' "$k"; done)
+    stress_users=${stress_users%,}
+fi
 
 # ---------------------------------------------------------------- Crispin
 step "Crispin: configuration, $(wc -w <<<"$users") accounts"
@@ -221,10 +237,18 @@ EOF
 for u in $users; do
     printf '%s\n' "$PASSWORD" | "$crispin" --config "$work/crispin/crispin.toml" user add "$u" >/dev/null
 done
+# The stress accounts at Crispin's default cost (the config above without
+# its [auth] overrides), as an installation's users have.
+sed '/^argon2_/d' "$work/crispin/crispin.toml" >"$work/crispin/default-cost.toml"
+for u in ${stress_users//,/ }; do
+    printf '%s\n' "$PASSWORD" | "$crispin" --config "$work/crispin/default-cost.toml" user add "$u" >/dev/null
+    users="$users $u"
+done
 
 # ---------------------------------------------------------------- Dovecot
-step "Dovecot $dovecot_version: configuration, the same accounts and password hashes"
 dd="$work/dovecot"
+if with_dovecot; then
+step "Dovecot $dovecot_version: configuration, the same accounts and password hashes"
 mkdir -p "$dd/home" "$dd/state"
 # The same argon2id hashes Crispin stored: both servers verify the same.
 python3 - "$work/crispin/data/crispin.db" "$dd/users" "$mail_uid" "$mail_gid" "$dd/home" <<'EOF'
@@ -243,10 +267,13 @@ chmod 640 "$dd/users"
 for u in $users; do mkdir -p "$dd/home/$u"; done
 chown -R "$mail_uid:$mail_gid" "$dd/home"
 
-# $1: "fast" (high-performance login) or "stock".
+fi
+# $1: "fast" (high-performance login), "stock", or "fsync" (fast, with
+# mail_fsync = always: Crispin's durability).
 write_dovecot_conf() {
-    local login_mode
-    if [ "$1" = fast ]; then
+    local login_mode fsync="optimized"
+    [ "$1" = fsync ] && fsync="always"
+    if [ "$1" = fast ] || [ "$1" = fsync ]; then
         login_mode="  # High-performance mode: login processes serve many clients each.
   service_count = 0
   process_min_avail = $CORES
@@ -276,6 +303,7 @@ mail_location = maildir:~/Maildir
 # its own changes (without it, loading 50,000 messages ran at 28 msgs/s as
 # each APPEND re-read a directory of all the messages before it).
 maildir_very_dirty_syncs = yes
+mail_fsync = $fsync
 
 passdb {
   driver = passwd-file
@@ -326,8 +354,10 @@ start_dovecot() {
 }
 dovecot_pid() { cat "$dd/run/master.pid"; }
 
-step "starting Dovecot (high-performance login mode) on 127.0.0.1:$d_imap, LMTP $d_lmtp"
-start_dovecot fast
+if with_dovecot; then
+    step "starting Dovecot (high-performance login mode) on 127.0.0.1:$d_imap, LMTP $d_lmtp"
+    start_dovecot fast
+fi
 step "starting Crispin on 127.0.0.1:$c_imap, LMTP $c_lmtp"
 "$crispin" --config "$work/crispin/crispin.toml" serve >"$work/crispin/server.log" 2>&1 &
 crispin_pid=$!
@@ -352,7 +382,7 @@ bench_run() {
 
 # ---------------------------------------------------------------- load
 # Only what the chosen scenarios need.
-for server in crispin dovecot; do
+for server in $SERVERS; do
     if has_scenario bigmailbox; then
         step "$server: loading $MESSAGES messages into big ($LOAD_VIA)"
         bench_run "$server" load-big load --user big --count "$MESSAGES" --via "$LOAD_VIA" \
@@ -363,11 +393,16 @@ for server in crispin dovecot; do
         bench_run "$server" load-mix load --user "$mix_users" --count "$MIX_MESSAGES" \
             --via "$LOAD_VIA" --connections 2
     fi
+    if has_scenario stress; then
+        step "$server: loading $STRESS_MESSAGES messages into each of stress1..stress$STRESS_USERS"
+        bench_run "$server" load-stress load --user "$stress_users" --count "$STRESS_MESSAGES" \
+            --via "$LOAD_VIA" --connections 1
+    fi
 done
 
 # ---------------------------------------------------------------- passes
 for pass in $(seq 1 "$PASSES"); do
-    for server in crispin dovecot; do
+    for server in $SERVERS; do
         step "pass $pass/$PASSES: $server"
         if has_scenario bigmailbox; then
             bench_run "$server" "bigmailbox-p$pass" bigmailbox --user big --count "$MESSAGES"
@@ -380,12 +415,16 @@ for pass in $(seq 1 "$PASSES"); do
             bench_run "$server" "ingest-p$pass" ingest --writers "$INGEST_WRITERS" \
                 --via append,lmtp --duration "$INGEST_DURATION"
         fi
+        if has_scenario stress; then
+            bench_run "$server" "stress-p$pass" stress --clients "$STRESS_CLIENTS" \
+                --users "$STRESS_USERS" --mode both --duration "$DURATION"
+        fi
     done
 done
 
 # ---------------------------------------------------------------- idle
 if has_scenario idle; then
-    for server in crispin dovecot; do
+    for server in $SERVERS; do
         step "$server: $IDLERS idlers, $PASSES deliveries (LMTP)"
         if [ "$server" = crispin ]; then pid=$crispin_pid; else pid=$(dovecot_pid); fi
         bench_run "$server" idle idle --connections "$IDLERS" --rounds "$PASSES" --via lmtp \
@@ -394,7 +433,16 @@ if has_scenario idle; then
 fi
 
 # ---------------------------------------------------------------- stock login
-if [ "$STOCK_LOGIN" = 1 ] && has_scenario mixed; then
+if with_dovecot && has_scenario stress; then
+    step "Dovecot with mail_fsync = always (Crispin's durability): stress"
+    stop_dovecot
+    start_dovecot fsync
+    for pass in $(seq 1 "$PASSES"); do
+        bench_run dovecot-fsync "stress-p$pass" stress --clients "$STRESS_CLIENTS" \
+            --users "$STRESS_USERS" --mode both --duration "$DURATION"
+    done
+fi
+if with_dovecot && [ "$STOCK_LOGIN" = 1 ] && has_scenario mixed; then
     step "Dovecot in its stock login mode: mixed"
     stop_dovecot
     start_dovecot stock
