@@ -214,7 +214,11 @@ impl Conn {
     /// imaptest do) and reads their answers in order; every untagged
     /// response goes to `each` with the index of the command it came
     /// under. Errors unless every status is OK.
-    pub async fn run_pipelined<F>(&mut self, commands: &[String], mut each: F) -> Result<Vec<Tagged>>
+    pub async fn run_pipelined<F>(
+        &mut self,
+        commands: &[String],
+        mut each: F,
+    ) -> Result<Vec<Tagged>>
     where
         F: FnMut(usize, &[u8]) -> Result<()>,
     {

@@ -12,9 +12,10 @@ mod ingest;
 mod lmtp;
 mod load;
 mod mixed;
-mod stress;
 mod procmem;
+mod soak;
 mod stats;
+mod stress;
 mod target;
 
 use anyhow::{Result, bail};
@@ -92,6 +93,44 @@ enum Command {
         users: usize,
         #[arg(long, default_value = "stress")]
         user_prefix: String,
+    },
+    /// A long run (idlers woken by deliveries, active long-lived clients)
+    /// sampling the server's memory, descriptors and p99 latency.
+    Soak {
+        #[arg(long, default_value_t = 1000)]
+        idlers: usize,
+        #[arg(long, default_value_t = 200)]
+        active: usize,
+        #[arg(long, default_value_t = 60.0)]
+        minutes: f64,
+        #[arg(long, default_value_t = 60)]
+        sample_secs: u64,
+        /// An LMTP delivery to `idle` this often wakes the idlers.
+        #[arg(long, default_value_t = 10)]
+        deliver_secs: u64,
+        /// Active client k uses PREFIXk (1-based); its INBOX must hold mail.
+        #[arg(long, default_value = "mix")]
+        user_prefix: String,
+        #[arg(long)]
+        server_pid: u32,
+        /// Write the samples here as JSON (for bench/plot_soak.py).
+        #[arg(long)]
+        series: Option<PathBuf>,
+    },
+    /// A burst of logins, and the server's anonymous memory afterwards.
+    Logins {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 50)]
+        parallel: usize,
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        #[arg(long, default_value = "stress")]
+        user_prefix: String,
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long, default_value_t = 30)]
+        settle_secs: u64,
     },
     /// Load the corpus (messages 0..COUNT) into mailboxes.
     Load {
@@ -207,6 +246,8 @@ async fn main() {
     let scenario = match &cli.command {
         Command::Mixed { .. } => "mixed",
         Command::Stress { .. } => "stress",
+        Command::Soak { .. } => "soak",
+        Command::Logins { .. } => "logins",
         Command::Load { .. } => "load",
         Command::Bigmailbox { .. } => "bigmailbox",
         Command::Ingest { .. } => "ingest",
@@ -273,6 +314,47 @@ async fn run(command: &Command, t: &Target, seed: u64, report: &mut Report) -> R
                 seed,
             };
             stress::run(t, &o, report).await
+        }
+        Command::Soak {
+            idlers,
+            active,
+            minutes,
+            sample_secs,
+            deliver_secs,
+            user_prefix,
+            server_pid,
+            series,
+        } => {
+            let o = soak::SoakOpts {
+                idlers: *idlers,
+                active: *active,
+                minutes: *minutes,
+                sample_secs: *sample_secs,
+                deliver_secs: *deliver_secs,
+                user_prefix: user_prefix.clone(),
+                server_pid: *server_pid,
+                series: series.clone(),
+                seed,
+            };
+            soak::run(t, &o, report).await
+        }
+        Command::Logins {
+            count,
+            parallel,
+            users,
+            user_prefix,
+            server_pid,
+            settle_secs,
+        } => {
+            let o = soak::LoginsOpts {
+                count: *count,
+                parallel: *parallel,
+                users: *users,
+                user_prefix: user_prefix.clone(),
+                server_pid: *server_pid,
+                settle_secs: *settle_secs,
+            };
+            soak::logins(t, &o, report).await
         }
         Command::Load {
             user,

@@ -173,7 +173,7 @@ async fn client(
     Ok(())
 }
 
-async fn cycle(
+pub(crate) async fn cycle(
     conn: &mut Conn,
     rng: &mut Rng,
     pool: &[Vec<u8>],

@@ -18,7 +18,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-
 #[derive(Debug, Clone)]
 pub struct StressOpts {
     pub clients: Vec<usize>,
