@@ -7,14 +7,10 @@
 //! account's data. Every mutation is durable before it returns, and only
 //! then published on the change feed.
 
-pub mod blob;
 pub mod changelog;
-mod commit;
 pub mod feed;
 pub mod index;
 pub mod ingest;
-mod mapped;
-mod readers;
 pub mod search;
 pub mod sqlite;
 pub mod types;

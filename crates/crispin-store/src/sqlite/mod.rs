@@ -4,19 +4,24 @@
 //! Writes go through a single connection so they never contend inside the
 //! process; reads use a small pool and see committed data only.
 
-use crate::blob::BlobFiles;
+pub mod blob;
+mod commit;
+mod mapped;
+mod readers;
+
 use crate::changelog::{ChangeLog, Entry};
-use crate::commit::{self, Note, Pending, WriteJob};
 use crate::feed::ChangeFeed;
 use crate::index::{IndexCache, IndexEntry, MailboxIndex};
 use crate::ingest;
-use crate::readers::Readers;
 use crate::search::{self, Query};
 use crate::types::*;
 use crate::{Result, Store, StoreError};
 use async_trait::async_trait;
+use blob::BlobFiles;
 use chrono::{DateTime, FixedOffset, Offset};
+use commit::{Note, Pending, WriteJob};
 use futures_util::future::BoxFuture;
+use readers::Readers;
 use rusqlite::{OptionalExtension, params};
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -30,7 +35,7 @@ use tokio::sync::watch;
 
 pub struct SqliteStore {
     reader: SqlitePool,
-    /// The hot reads (see [`crate::readers`]).
+    /// The hot reads (see [`readers`]).
     readers: Arc<Readers>,
     blobs: Arc<BlobFiles>,
     tmp_dir: PathBuf,
