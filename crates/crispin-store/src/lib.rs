@@ -39,10 +39,10 @@ pub enum StoreError {
     /// written, and reads still work.
     #[error("not enough disk space")]
     Full,
+    /// The backend's own failure (its driver's error, as text and
+    /// source), for what a caller cannot act on but report.
     #[error("database error: {0}")]
-    Db(sqlx::Error),
-    #[error("database error: {0}")]
-    Sqlite(rusqlite::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     #[error("i/o error: {0}")]
     Io(std::io::Error),
     #[error("{}: {source}", path.display())]
@@ -75,7 +75,7 @@ impl StoreError {
 }
 
 /// ENOSPC and EDQUOT: the file system refused to grow.
-fn io_full(e: &std::io::Error) -> bool {
+pub(crate) fn io_full(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
@@ -88,34 +88,6 @@ impl From<std::io::Error> for StoreError {
             StoreError::Full
         } else {
             StoreError::Io(e)
-        }
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
-            _ => StoreError::Sqlite(e),
-        }
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        // SQLITE_FULL is 13 (and its extended codes keep 13 in the low byte).
-        let full = match &e {
-            sqlx::Error::Database(d) => d
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .is_some_and(|c| c & 0xff == 13),
-            sqlx::Error::Io(io) => io_full(io),
-            _ => false,
-        };
-        if full {
-            StoreError::Full
-        } else {
-            StoreError::Db(e)
         }
     }
 }

@@ -108,6 +108,34 @@ impl Notifier {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            _ => StoreError::Backend(Box::new(e)),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // SQLITE_FULL is 13 (and its extended codes keep 13 in the low byte).
+        let full = match &e {
+            sqlx::Error::Database(d) => d
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .is_some_and(|c| c & 0xff == 13),
+            sqlx::Error::Io(io) => crate::io_full(io),
+            _ => false,
+        };
+        if full {
+            StoreError::Full
+        } else {
+            StoreError::Backend(Box::new(e))
+        }
+    }
+}
+
 /// Creates the data directory (0700) and an empty database file (0600)
 /// unless they exist; SQLite gives its WAL and shared-memory files the
 /// database file's mode.
@@ -1493,6 +1521,31 @@ const INLINE_BLOB: u64 = 128 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The driver's errors stay in the backend: a full disk is `Full`
+    /// (whichever driver saw it), anything else `Backend`, which a shared
+    /// commit's writes each get as text.
+    #[test]
+    fn driver_errors_become_full_or_backend() {
+        let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        assert!(matches!(
+            StoreError::from(failure(rusqlite::ffi::SQLITE_FULL)),
+            StoreError::Full
+        ));
+        let busy = StoreError::from(failure(rusqlite::ffi::SQLITE_BUSY));
+        assert!(matches!(busy, StoreError::Backend(_)), "{busy:?}");
+        assert!(busy.to_string().starts_with("database error: "), "{busy}");
+        assert!(matches!(busy.shared(), StoreError::Other(_)));
+        let io = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(matches!(
+            StoreError::from(sqlx::Error::Io(io)),
+            StoreError::Full
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Backend(_)
+        ));
+    }
 
     #[tokio::test]
     async fn the_look_for_unrendered_blobs_does_not_scan_the_table() {
