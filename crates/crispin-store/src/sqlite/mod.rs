@@ -139,20 +139,6 @@ impl SqliteStore {
         })
     }
 
-    /// For processes other than the server: notify it of every change so
-    /// its idling clients wake up.
-    pub fn notify_running_server(&self) {
-        self.notes
-            .notify_server
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// In the server: receive change notices from other processes on a
-    /// Unix datagram socket in the data directory and publish them.
-    pub fn listen_for_other_processes(&self) -> std::io::Result<()> {
-        self.notes.listen()
-    }
-
     /// The stored name of the account `name` means (see [`Store::account`]).
     async fn stored_name(&self, name: &str) -> Result<String> {
         Ok(self
@@ -180,40 +166,6 @@ impl SqliteStore {
             })
             .optional()?)
         })
-    }
-
-    /// Account notices from other processes (`crispin user unlock`).
-    pub fn account_notices(&self) -> tokio::sync::broadcast::Receiver<AccountNotice> {
-        self.notes.accounts.subscribe()
-    }
-
-    /// From a tool process: tells the running server. `Ok(false)` when no
-    /// server is listening on this data directory.
-    pub fn tell_running_server(&self, notice: &AccountNotice) -> std::io::Result<bool> {
-        self.notes.tell(notice)
-    }
-
-    /// Where spooled literals should go: on the blob file system, so that
-    /// storing one is a rename, not a copy.
-    pub fn spool_dir(&self) -> &Path {
-        &self.tmp_dir
-    }
-
-    pub async fn close(&self) {
-        let recent: Vec<((AccountId, MailboxId), u32)> = self
-            .recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, u)| (*k, *u))
-            .collect();
-        let saved = self
-            .write(move |c| Ok((commit::save_recent(c, &recent)?, Vec::new())))
-            .await;
-        if let Err(e) = saved {
-            tracing::warn!(error = %e, "could not save \\Recent state");
-        }
-        self.reader.close().await;
     }
 
     /// Writes out every search-index change still pending now. Not needed
@@ -333,6 +285,48 @@ fn to_date(ts: i64, tz: i64) -> DateTime<FixedOffset> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        let recent: Vec<((AccountId, MailboxId), u32)> = self
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, u)| (*k, *u))
+            .collect();
+        let saved = self
+            .write(move |c| Ok((commit::save_recent(c, &recent)?, Vec::new())))
+            .await;
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "could not save \\Recent state");
+        }
+        self.reader.close().await;
+    }
+
+    /// On the blob file system: a spooled literal becomes a message file
+    /// by a rename.
+    fn spool_dir(&self) -> &Path {
+        &self.tmp_dir
+    }
+
+    fn notify_running_server(&self) {
+        self.notes
+            .notify_server
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// On a Unix datagram socket in the data directory (see [`notify`]).
+    fn listen_for_other_processes(&self) -> std::io::Result<()> {
+        self.notes.listen()
+    }
+
+    fn tell_running_server(&self, notice: &AccountNotice) -> std::io::Result<bool> {
+        self.notes.tell(notice)
+    }
+
+    fn account_notices(&self) -> tokio::sync::broadcast::Receiver<AccountNotice> {
+        self.notes.accounts.subscribe()
+    }
+
     async fn create_account(&self, name: &str, credentials: &Credentials) -> Result<AccountId> {
         let (name, credentials) = (crate::account_name(name), credentials.clone());
         self.write(move |c| Ok((commit::create_account(c, &name, &credentials)?, Vec::new())))
