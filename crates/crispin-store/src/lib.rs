@@ -9,8 +9,8 @@
 //! account's data. Every mutation is durable before it returns, and only
 //! then published on the change feed.
 
+pub mod bus;
 pub mod changelog;
-pub mod feed;
 pub mod index;
 pub mod ingest;
 pub mod search;
@@ -268,7 +268,7 @@ pub trait Store: Send + Sync + 'static {
         mailbox: MailboxId,
         uid_next: u32,
     ) -> Result<u32>;
-    /// Wakes when the mailbox changes (see [`feed`]).
+    /// Wakes when the mailbox changes (see [`bus`]).
     fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64>;
 
     // Messages.

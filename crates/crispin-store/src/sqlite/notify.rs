@@ -4,7 +4,7 @@
 //! processes (`crispin deliver`, `import`, `user`) tell the running server.
 
 use crate::changelog::{ChangeLog, Entry};
-use crate::feed::ChangeFeed;
+use crate::bus::ChangeFeed;
 use crate::index::IndexCache;
 use crate::types::*;
 use std::path::{Path, PathBuf};
