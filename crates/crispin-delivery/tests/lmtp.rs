@@ -98,6 +98,9 @@ impl Store for Failing {
     async fn claim_recent(&self, a: AccountId, m: MailboxId, u: u32) -> Result<u32> {
         self.inner.claim_recent(a, m, u).await
     }
+    fn subscribe(&self, a: AccountId) -> Subscription {
+        self.inner.subscribe(a)
+    }
     fn watch(&self, m: MailboxId) -> watch::Receiver<u64> {
         self.inner.watch(m)
     }

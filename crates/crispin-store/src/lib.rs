@@ -1,5 +1,5 @@
 //! Accounts, mailboxes, messages, flags, UIDs, modseqs, blobs and the
-//! change feed, behind the [`Store`] trait. [`open`] makes the store a
+//! change bus, behind the [`Store`] trait. [`open`] makes the store a
 //! [`StoreConfig`] names; everything outside this crate holds it as an
 //! `Arc<dyn Store>`. The embedded backend (SQLite + blob files) lives in
 //! [`sqlite`]; a PostgreSQL backend is a second implementation of the same
@@ -7,7 +7,7 @@
 //!
 //! Every call is scoped by an [`AccountId`]: no method can reach another
 //! account's data. Every mutation is durable before it returns, and only
-//! then published on the change feed.
+//! then published on the change bus ([`bus`]).
 
 pub mod bus;
 pub mod changelog;
@@ -17,6 +17,7 @@ pub mod search;
 pub mod sqlite;
 pub mod types;
 
+pub use bus::{Event, Subscription};
 pub use search::Query;
 pub use types::*;
 
@@ -78,8 +79,8 @@ impl TryFrom<String> for Backend {
 pub struct StoreConfig {
     pub backend: Backend,
     /// The embedded backend's database and message files; for every
-    /// backend, where spooled literals and the feed socket between the
-    /// processes of one host live.
+    /// backend, where spooled literals and the socket that carries
+    /// changes between the processes of one host live.
     pub data_dir: PathBuf,
 }
 
@@ -268,7 +269,13 @@ pub trait Store: Send + Sync + 'static {
         mailbox: MailboxId,
         uid_next: u32,
     ) -> Result<u32>;
-    /// Wakes when the mailbox changes (see [`bus`]).
+    /// Every committed change to the account's mailboxes, this process's
+    /// and (in the server) other writers' alike, published before the
+    /// write that made it returns (see [`bus`]).
+    fn subscribe(&self, account: AccountId) -> Subscription;
+    /// Wakes when the mailbox changes: the value is its newest modseq,
+    /// [`bus::DELETED`] once it is deleted. The bus's view of one mailbox:
+    /// it never lags, whatever else the account does (see [`bus`]).
     fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64>;
 
     // Messages.

@@ -123,11 +123,7 @@ impl SqliteStore {
         let committed = notes.clone();
         std::thread::Builder::new()
             .name("crispin-commit".into())
-            .spawn(move || {
-                commit::run(conn, jobs, |(account, mailbox, entry)| {
-                    committed.committed(account, mailbox, entry)
-                })
-            })?;
+            .spawn(move || commit::run(conn, jobs, |note| committed.committed(note)))?;
         Ok(SqliteStore {
             reader,
             readers: Readers::new(&dir.join("crispin.db")),
@@ -329,19 +325,17 @@ impl Store for SqliteStore {
 
     async fn create_account(&self, name: &str, credentials: &Credentials) -> Result<AccountId> {
         let (name, credentials) = (crate::account_name(name), credentials.clone());
-        self.write(move |c| Ok((commit::create_account(c, &name, &credentials)?, Vec::new())))
+        self.write(move |c| commit::create_account(c, &name, &credentials))
             .await
     }
 
     async fn delete_account(&self, name: &str) -> Result<()> {
         let name = self.stored_name(name).await?;
-        let (id, mailboxes) = self
-            .write(move |c| Ok((commit::delete_account(c, &name)?, Vec::new())))
+        // Sessions and caches forget its mailboxes as the commit is told
+        // (their ids may come back).
+        let id = self
+            .write(move |c| commit::delete_account(c, &name))
             .await?;
-        // Sessions and caches forget them (their ids may come back).
-        for mailbox in mailboxes {
-            self.notes.unlogged(mailbox, u64::MAX);
-        }
         self.recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -419,24 +413,21 @@ impl Store for SqliteStore {
         special_use: Option<&str>,
     ) -> Result<MailboxId> {
         let (name, special_use) = (name.to_string(), special_use.map(str::to_string));
-        self.write(move |c| {
-            let id = commit::create_mailbox(c, account, &name, special_use.as_deref())?;
-            Ok((id, Vec::new()))
-        })
-        .await
+        self.write(move |c| commit::create_mailbox(c, account, &name, special_use.as_deref()))
+            .await
     }
 
     async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> Result<()> {
+        // Sessions that have it selected learn it is gone as the commit
+        // is told.
         let gone = self
-            .write(move |c| Ok((commit::delete_mailbox(c, account, mailbox)?, Vec::new())))
+            .write(move |c| commit::delete_mailbox(c, account, mailbox))
             .await?;
         self.remove_files(account, &gone);
         self.recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(account, mailbox));
-        // Sessions that have it selected learn it is gone.
-        self.notes.unlogged(mailbox, u64::MAX);
         Ok(())
     }
 
@@ -457,7 +448,7 @@ impl Store for SqliteStore {
 
     async fn set_subscribed(&self, account: AccountId, name: &str, on: bool) -> Result<()> {
         let name = name.to_string();
-        self.write(move |c| Ok((commit::set_subscribed(c, account, &name, on)?, Vec::new())))
+        self.write(move |c| commit::set_subscribed(c, account, &name, on))
             .await
     }
 
@@ -595,7 +586,11 @@ impl Store for SqliteStore {
     }
 
     fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64> {
-        self.notes.feed.subscribe(mailbox)
+        self.notes.bus.watch(mailbox)
+    }
+
+    fn subscribe(&self, account: AccountId) -> crate::Subscription {
+        self.notes.bus.subscribe(account)
     }
 
     async fn append(
