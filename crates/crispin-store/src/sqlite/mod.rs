@@ -12,7 +12,7 @@
 //! files) and `notify` (publishing committed changes, and the socket that
 //! carries them between processes).
 
-pub mod blob;
+mod blob;
 mod commit;
 mod fetch;
 mod index;
