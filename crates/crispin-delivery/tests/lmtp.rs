@@ -5,7 +5,6 @@
 
 use async_trait::async_trait;
 use crispin_delivery::{Lmtp, LmtpConfig};
-use crispin_store::sqlite::SqliteStore;
 use crispin_store::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,13 +19,31 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 /// A store that can be told to fail appends for one account, as a full
 /// disk or a database error would.
 struct Failing {
-    inner: Arc<SqliteStore>,
+    inner: Arc<dyn Store>,
     fail_for: Option<AccountId>,
     failed: AtomicBool,
 }
 
 #[async_trait]
 impl Store for Failing {
+    async fn close(&self) {
+        self.inner.close().await
+    }
+    fn spool_dir(&self) -> &std::path::Path {
+        self.inner.spool_dir()
+    }
+    fn notify_running_server(&self) {
+        self.inner.notify_running_server()
+    }
+    fn listen_for_other_processes(&self) -> std::io::Result<()> {
+        self.inner.listen_for_other_processes()
+    }
+    fn tell_running_server(&self, n: &AccountNotice) -> std::io::Result<bool> {
+        self.inner.tell_running_server(n)
+    }
+    fn account_notices(&self) -> tokio::sync::broadcast::Receiver<AccountNotice> {
+        self.inner.account_notices()
+    }
     async fn create_account(&self, n: &str, c: &Credentials) -> Result<AccountId> {
         self.inner.create_account(n, c).await
     }
@@ -80,6 +97,9 @@ impl Store for Failing {
     }
     async fn claim_recent(&self, a: AccountId, m: MailboxId, u: u32) -> Result<u32> {
         self.inner.claim_recent(a, m, u).await
+    }
+    fn subscribe(&self, a: AccountId) -> Subscription {
+        self.inner.subscribe(a)
     }
     fn watch(&self, m: MailboxId) -> watch::Receiver<u64> {
         self.inner.watch(m)
@@ -151,7 +171,13 @@ async fn env(max_message_size: usize, fail_bob: bool) -> Env {
 
 async fn env_with(config: LmtpConfig, fail_bob: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let inner = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let opened = StoreConfig {
+        backend: Backend::Sqlite,
+        data_dir: dir.path().to_path_buf(),
+    };
+    let inner = crispin_store::open(&opened, OpenMode::CreateIfMissing)
+        .await
+        .unwrap();
     let creds = Credentials::default();
     let alice = inner.create_account("alice", &creds).await.unwrap();
     let bob = inner.create_account("bob", &creds).await.unwrap();

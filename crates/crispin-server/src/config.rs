@@ -13,16 +13,25 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Log filter (`tracing` syntax), overridden by `RUST_LOG`. A bare
     /// level (`debug`) applies to Crispin's own events; dependencies stay
-    /// at `warn` unless named (`debug,sqlx=info`).
+    /// at `warn` unless named (`debug,rustls=info`).
     pub log: String,
     /// `text` (the default) or `json`, one object per line.
     pub log_format: LogFormat,
+    pub store: StoreSettings,
     pub imap: ImapConfig,
     pub imaps: ImapsConfig,
     pub lmtp: LmtpConfig,
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
+}
+
+/// `[store]`: what keeps accounts and mail (the embedded backend keeps
+/// them in `data_dir`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: crispin_store::Backend,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +157,7 @@ impl Default for Config {
             data_dir: PathBuf::from("crispin-data"),
             log: "info".into(),
             log_format: LogFormat::Text,
+            store: StoreSettings::default(),
             imap: ImapConfig::default(),
             imaps: ImapsConfig::default(),
             lmtp: LmtpConfig::default(),
@@ -198,6 +208,14 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// What [`crispin_store::open`] opens.
+    pub fn store_config(&self) -> crispin_store::StoreConfig {
+        crispin_store::StoreConfig {
+            backend: self.store.backend,
+            data_dir: self.data_dir.clone(),
+        }
+    }
+
     /// Loads `path`, or the defaults when no file is given.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let config = match path {
@@ -324,9 +342,9 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             tracing::debug!(target: "crispin_server::server", "own-debug");
             tracing::warn!(target: "crispin_store::sqlite", "own-warn");
-            tracing::debug!(target: "sqlx::query", "dep-debug");
-            tracing::info!(target: "sqlx::query", "dep-info");
-            tracing::warn!(target: "sqlx::query", "dep-warn");
+            tracing::debug!(target: "rustls::conn", "dep-debug");
+            tracing::info!(target: "rustls::conn", "dep-info");
+            tracing::warn!(target: "rustls::conn", "dep-warn");
         });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         ["own-debug", "own-warn", "dep-debug", "dep-info", "dep-warn"]
@@ -341,7 +359,7 @@ mod tests {
         assert_eq!(passes("debug"), "own-debug own-warn dep-warn");
         assert_eq!(passes("info"), "own-warn dep-warn");
         assert_eq!(
-            passes("debug,sqlx=info"),
+            passes("debug,rustls=info"),
             "own-debug own-warn dep-info dep-warn"
         );
         assert_eq!(passes("error"), "");
@@ -353,11 +371,31 @@ mod tests {
 
     #[test]
     fn an_unparseable_log_filter_is_a_configuration_error() {
-        for bad in ["crispin=loud", "info,[unclosed", "sqlx=nonsense"] {
+        for bad in ["crispin=loud", "info,[unclosed", "rustls=nonsense"] {
             assert!(log_filter(bad).is_err(), "{bad}");
             let c: Config = toml::from_str(&format!("log = {bad:?}")).unwrap();
             assert!(c.validate().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_store_backend_is_sqlite_unless_named_and_only_a_known_one() {
+        let c = Config::default();
+        assert_eq!(c.store.backend, crispin_store::Backend::Sqlite);
+        assert_eq!(c.store_config().data_dir, c.data_dir);
+        let c: Config = toml::from_str("[store]\nbackend = \"sqlite\"\n").unwrap();
+        assert_eq!(c.store.backend, crispin_store::Backend::Sqlite);
+        for bad in ["postgres", "SQLite", ""] {
+            let e = toml::from_str::<Config>(&format!("[store]\nbackend = {bad:?}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("unknown store backend {bad:?}"))
+                    && e.contains("the choices are \"sqlite\""),
+                "{bad}: {e}"
+            );
+        }
+        assert!(toml::from_str::<Config>("[store]\nbogus = 1\n").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::config::{Config, Plaintext};
 use crate::tls::Tls;
 use crispin_auth::AuthService;
 use crispin_imap::{ConnInfo, ImapContext, SessionConfig};
-use crispin_store::sqlite::SqliteStore;
+use crispin_store::{OpenMode, Store};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -66,6 +66,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         }
     };
     check(old.data_dir != new.data_dir, "data_dir");
+    check(old.store.backend != new.store.backend, "store.backend");
     check(old.imap.listen != new.imap.listen, "imap.listen");
     check(old.imaps.listen != new.imaps.listen, "imaps.listen");
     check(old.lmtp.listen != new.lmtp.listen, "lmtp.listen");
@@ -98,24 +99,13 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     keys
 }
 
-/// Whether a command may create the store when there is none: only
-/// `serve` and `user add` do; the others refuse, so that a tool run in the
-/// wrong directory leaves nothing behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Open {
-    CreateIfMissing,
-    Existing,
-}
-
+/// Opens the store the configuration names (`[store]`, `data_dir`); see
+/// [`OpenMode`] for who may create one.
 pub async fn open_store(
     config: &Config,
-    mode: Open,
-) -> Result<Arc<SqliteStore>, crispin_store::StoreError> {
-    let store = match mode {
-        Open::CreateIfMissing => SqliteStore::open(&config.data_dir).await?,
-        Open::Existing => SqliteStore::open_existing(&config.data_dir).await?,
-    };
-    Ok(Arc::new(store))
+    mode: OpenMode,
+) -> Result<Arc<dyn Store>, crispin_store::StoreError> {
+    crispin_store::open(&config.store_config(), mode).await
 }
 
 /// The one `crispin serve` of a data directory: an exclusive lock on
@@ -196,7 +186,7 @@ pub struct RunningServer {
     pub imap_addrs: Vec<SocketAddr>,
     pub imaps_addrs: Vec<SocketAddr>,
     pub lmtp_addrs: Vec<SocketAddr>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub tls: Option<Arc<Tls>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -235,6 +225,7 @@ impl RunningServer {
         // What needs a restart keeps its old value in what is applied.
         let mut next = new.clone();
         next.data_dir = applied.data_dir.clone();
+        next.store = applied.store.clone();
         next.imap = applied.imap.clone();
         next.imaps = applied.imaps.clone();
         next.lmtp = applied.lmtp.clone();
@@ -285,7 +276,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, ServerError> {
     // Before anything touches the directory: a second server must not
     // migrate, rebind the feed socket or write anything.
     let lock = DataDirLock::acquire(&config.data_dir)?;
-    let store = open_store(config, Open::CreateIfMissing).await?;
+    let store = open_store(config, OpenMode::CreateIfMissing).await?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let limits = crispin_proto::Limits {

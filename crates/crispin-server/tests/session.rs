@@ -6,7 +6,6 @@
 mod common;
 use base64::Engine as _;
 use common::*;
-use crispin_store::Store;
 
 // The exact capability lists (session.rs `capabilities()`): update these
 // when a capability is added or removed.

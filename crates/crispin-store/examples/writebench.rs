@@ -1,11 +1,16 @@
-use crispin_store::sqlite::SqliteStore;
 use crispin_store::*;
 use std::time::Instant;
 
 #[tokio::main]
 async fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).await.unwrap();
+    let config = StoreConfig {
+        backend: Backend::Sqlite,
+        data_dir: dir.path().to_path_buf(),
+    };
+    let store = crispin_store::open(&config, OpenMode::CreateIfMissing)
+        .await
+        .unwrap();
     let a = store
         .create_account("a", &Credentials::default())
         .await

@@ -89,6 +89,11 @@ impl ChangeLog {
             .remove(&mailbox);
     }
 
+    /// Forgets every mailbox (changes may have been missed).
+    pub fn clear(&self) {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Everything after `modseq`, if the log holds all of it.
     pub fn since(&self, account: AccountId, mailbox: MailboxId, modseq: u64) -> Option<Changes> {
         let logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());

@@ -182,6 +182,16 @@ impl IndexCache {
         }
     }
 
+    /// Forgets every mailbox (changes may have been missed).
+    pub fn forget_all(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let forgets = inner.forgets + 1;
+        *inner = Cache {
+            forgets,
+            ..Cache::default()
+        };
+    }
+
     pub fn forget(&self, mailbox: MailboxId) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.known.remove(&mailbox);

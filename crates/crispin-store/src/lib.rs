@@ -1,29 +1,114 @@
 //! Accounts, mailboxes, messages, flags, UIDs, modseqs, blobs and the
-//! change feed, behind the [`Store`] trait. The embedded backend (SQLite +
-//! blob files) lives in [`sqlite`]; a PostgreSQL backend is a second
-//! implementation of the same trait.
+//! change bus, behind the [`Store`] trait. [`open`] makes the store a
+//! [`StoreConfig`] names; everything outside this crate holds it as an
+//! `Arc<dyn Store>`. The embedded backend (SQLite + blob files) lives in
+//! [`sqlite`]; a PostgreSQL backend is a second implementation of the same
+//! trait, in a folder of its own beside it.
 //!
 //! Every call is scoped by an [`AccountId`]: no method can reach another
 //! account's data. Every mutation is durable before it returns, and only
-//! then published on the change feed.
+//! then published on the change bus ([`bus`]).
 
-pub mod blob;
+pub mod bus;
 pub mod changelog;
-mod commit;
-pub mod feed;
 pub mod index;
 pub mod ingest;
-mod mapped;
-mod readers;
 pub mod search;
 pub mod sqlite;
 pub mod types;
 
+pub use bus::{Event, Subscription};
 pub use search::Query;
 pub use types::*;
 
 use async_trait::async_trait;
-use tokio::sync::watch;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
+
+/// Which backend keeps the store (`[store] backend` in the server's
+/// configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub enum Backend {
+    /// SQLite and message files in the data directory.
+    #[default]
+    Sqlite,
+}
+
+impl Backend {
+    /// Every backend this build has, by its configuration name.
+    pub const ALL: [(Backend, &'static str); 1] = [(Backend::Sqlite, "sqlite")];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Backend, String> {
+        Backend::ALL
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(b, _)| *b)
+            .ok_or_else(|| {
+                let choices: Vec<String> =
+                    Backend::ALL.iter().map(|(_, n)| format!("{n:?}")).collect();
+                format!(
+                    "unknown store backend {s:?}: the choices are {}",
+                    choices.join(", ")
+                )
+            })
+    }
+}
+
+impl TryFrom<String> for Backend {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<Backend, String> {
+        s.parse()
+    }
+}
+
+/// Where the store is and what keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub backend: Backend,
+    /// The embedded backend's database and message files; for every
+    /// backend, where spooled literals and the socket that carries
+    /// changes between the processes of one host live.
+    pub data_dir: PathBuf,
+}
+
+/// Whether [`open`] may create the store when there is none: only the
+/// server and `crispin user add` do, so that a tool run in the wrong
+/// directory leaves nothing behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Creates what is missing (the data directory with mode 0700, the
+    /// database with 0600: it holds password hashes).
+    CreateIfMissing,
+    /// [`StoreError::NoStore`] when there is no store.
+    Existing,
+}
+
+/// Opens the store `config` names: the one way every front end and tool
+/// gets one.
+pub async fn open(config: &StoreConfig, mode: OpenMode) -> Result<Arc<dyn Store>> {
+    match config.backend {
+        Backend::Sqlite => {
+            let store = match mode {
+                OpenMode::CreateIfMissing => sqlite::SqliteStore::open(&config.data_dir).await?,
+                OpenMode::Existing => sqlite::SqliteStore::open_existing(&config.data_dir).await?,
+            };
+            Ok(Arc::new(store))
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,10 +128,10 @@ pub enum StoreError {
     /// written, and reads still work.
     #[error("not enough disk space")]
     Full,
+    /// The backend's own failure (its driver's error, as text and
+    /// source), for what a caller cannot act on but report.
     #[error("database error: {0}")]
-    Db(sqlx::Error),
-    #[error("database error: {0}")]
-    Sqlite(rusqlite::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     #[error("i/o error: {0}")]
     Io(std::io::Error),
     #[error("{}: {source}", path.display())]
@@ -79,7 +164,7 @@ impl StoreError {
 }
 
 /// ENOSPC and EDQUOT: the file system refused to grow.
-fn io_full(e: &std::io::Error) -> bool {
+pub(crate) fn io_full(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
@@ -92,34 +177,6 @@ impl From<std::io::Error> for StoreError {
             StoreError::Full
         } else {
             StoreError::Io(e)
-        }
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
-            _ => StoreError::Sqlite(e),
-        }
-    }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        // SQLITE_FULL is 13 (and its extended codes keep 13 in the low byte).
-        let full = match &e {
-            sqlx::Error::Database(d) => d
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .is_some_and(|c| c & 0xff == 13),
-            sqlx::Error::Io(io) => io_full(io),
-            _ => false,
-        };
-        if full {
-            StoreError::Full
-        } else {
-            StoreError::Db(e)
         }
     }
 }
@@ -143,6 +200,28 @@ pub const DEFAULT_MAILBOXES: [(&str, Option<&str>); 6] = [
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    // Lifecycle.
+    /// Saves what is kept in memory (\Recent state) and lets go of the
+    /// backend's connections; nothing is asked of the store after.
+    async fn close(&self);
+    /// Where large literals are spooled: on the file system the backend
+    /// keeps message files on (if it does), so that storing one is a
+    /// rename, not a copy.
+    fn spool_dir(&self) -> &Path;
+    /// In a process other than the server (`crispin deliver`, `import`,
+    /// `user`): tell a running server of every change, so that its
+    /// sessions hear of it and its caches drop what changed.
+    fn notify_running_server(&self);
+    /// In the server: hear of other processes' changes (see
+    /// [`Store::notify_running_server`]) and publish them as if made here.
+    /// Needs a tokio runtime.
+    fn listen_for_other_processes(&self) -> std::io::Result<()>;
+    /// From a tool process: tells the running server. `Ok(false)` when no
+    /// server is listening.
+    fn tell_running_server(&self, notice: &AccountNotice) -> std::io::Result<bool>;
+    /// Account notices heard from other processes (`crispin user unlock`).
+    fn account_notices(&self) -> broadcast::Receiver<AccountNotice>;
+
     // Accounts. Names are case-insensitive (see [`account_name`]).
     /// Creates the account with its default mailboxes, subscribed.
     async fn create_account(&self, name: &str, credentials: &Credentials) -> Result<AccountId>;
@@ -190,7 +269,13 @@ pub trait Store: Send + Sync + 'static {
         mailbox: MailboxId,
         uid_next: u32,
     ) -> Result<u32>;
-    /// Wakes when the mailbox changes (see [`feed`]).
+    /// Every committed change to the account's mailboxes, this process's
+    /// and (in the server) other writers' alike, published before the
+    /// write that made it returns (see [`bus`]).
+    fn subscribe(&self, account: AccountId) -> Subscription;
+    /// Wakes when the mailbox changes: the value is its newest modseq,
+    /// [`bus::DELETED`] once it is deleted. The bus's view of one mailbox:
+    /// it never lags, whatever else the account does (see [`bus`]).
     fn watch(&self, mailbox: MailboxId) -> watch::Receiver<u64>;
 
     // Messages.
@@ -260,4 +345,52 @@ pub trait Store: Send + Sync + 'static {
         mailbox: MailboxId,
         query: &Query,
     ) -> Result<Vec<u32>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_by_name() {
+        for (backend, name) in Backend::ALL {
+            assert_eq!(name.parse::<Backend>(), Ok(backend));
+            assert_eq!(backend.name(), name);
+        }
+        let e = "postgres".parse::<Backend>().unwrap_err();
+        assert_eq!(
+            e,
+            "unknown store backend \"postgres\": the choices are \"sqlite\""
+        );
+    }
+
+    /// `Existing` finds a store or says there is none, leaving nothing
+    /// behind; `CreateIfMissing` makes one (private to its owner).
+    #[tokio::test]
+    async fn open_creates_only_when_asked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            backend: Backend::Sqlite,
+            data_dir: dir.path().join("data"),
+        };
+        match open(&config, OpenMode::Existing).await {
+            Err(StoreError::NoStore(path)) => assert_eq!(path, config.data_dir),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("opened a store that is not there"),
+        }
+        assert!(!config.data_dir.exists());
+        let store = open(&config, OpenMode::CreateIfMissing).await.unwrap();
+        let mode = std::fs::metadata(&config.data_dir).unwrap().permissions();
+        assert_eq!(mode.mode() & 0o777, 0o700);
+        store
+            .create_account("a", &Credentials::default())
+            .await
+            .unwrap();
+        store.close().await;
+        drop(store);
+        let again = open(&config, OpenMode::Existing).await.unwrap();
+        assert!(again.account("a").await.unwrap().is_some());
+        again.close().await;
+    }
 }

@@ -670,3 +670,89 @@ async fn a_store_from_before_the_listed_fields_gets_them_at_its_first_open() {
         .unwrap();
     assert_eq!(count, 1499);
 }
+
+/// What a tool process (`crispin deliver`, `import`, `user`) commits
+/// reaches a running server's bus, in order, and its watches; a notice the
+/// server cannot read makes everyone resync; `unlock` travels the same way.
+#[tokio::test]
+async fn other_processes_changes_arrive_on_the_servers_bus() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, a, inbox) = store_with_account(dir.path()).await;
+    server.listen_for_other_processes().unwrap();
+    let mut events = server.subscribe(a);
+    let mut watch = server.watch(inbox);
+    watch.borrow_and_update();
+    let mut notices = server.account_notices();
+    let tool = SqliteStore::open(dir.path()).await.unwrap();
+    tool.notify_running_server();
+    let next = async |events: &mut Subscription| {
+        tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("the bus is open")
+    };
+
+    let appended = tool.append(a, inbox, msg(1, 10)).await.unwrap();
+    assert_eq!(
+        next(&mut events).await,
+        Event::MailboxChanged {
+            mailbox: inbox,
+            modseq: appended.modseq
+        }
+    );
+    tokio::time::timeout(Duration::from_secs(10), watch.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*watch.borrow_and_update(), appended.modseq);
+    assert_eq!(server.snapshot(a, inbox).await.unwrap().uids, vec![1]);
+
+    let made = tool.create_mailbox(a, "From a tool", None).await.unwrap();
+    tool.rename_mailbox(a, "From a tool", "Renamed 100%")
+        .await
+        .unwrap();
+    tool.set_subscribed(a, "Renamed 100%", true).await.unwrap();
+    tool.delete_mailbox(a, made).await.unwrap();
+    for want in [
+        Event::MailboxCreated {
+            mailbox: made,
+            name: "From a tool".into(),
+        },
+        Event::MailboxRenamed {
+            mailbox: made,
+            old: "From a tool".into(),
+            new: "Renamed 100%".into(),
+        },
+        Event::SubscriptionChanged {
+            name: "Renamed 100%".into(),
+            subscribed: true,
+        },
+        Event::MailboxDeleted {
+            mailbox: made,
+            name: "Renamed 100%".into(),
+        },
+    ] {
+        assert_eq!(next(&mut events).await, want);
+    }
+
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    sock.send_to(b"7 12", dir.path().join("feed.sock")).unwrap();
+    assert_eq!(next(&mut events).await, Event::Resync);
+    tokio::time::timeout(Duration::from_secs(10), watch.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*watch.borrow_and_update(), appended.modseq);
+
+    assert!(
+        tool.tell_running_server(&AccountNotice::Unlock("a".into()))
+            .unwrap()
+    );
+    let notice = tokio::time::timeout(Duration::from_secs(10), notices.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(notice, AccountNotice::Unlock("a".into()));
+    tool.close().await;
+}

@@ -38,9 +38,7 @@ pub async fn deliver(config: &Config, user: &str, mailbox: Option<&str>, flags: 
         return EX_DATAERR;
     }
     let store =
-        match crispin_server::server::open_store(config, crispin_server::server::Open::Existing)
-            .await
-        {
+        match crispin_server::server::open_store(config, crispin_store::OpenMode::Existing).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("crispin deliver: cannot open the store: {e}");

@@ -16,7 +16,7 @@ pub async fn import(
     base: Option<String>,
 ) -> Result<()> {
     let store =
-        crispin_server::server::open_store(config, crispin_server::server::Open::Existing).await?;
+        crispin_server::server::open_store(config, crispin_store::OpenMode::Existing).await?;
     store.notify_running_server();
     let account = store
         .account(user)

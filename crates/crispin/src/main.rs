@@ -3,9 +3,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use crispin_server::config::Plaintext;
-use crispin_server::server::Open;
 use crispin_server::{Config, RunningServer, auth};
-use crispin_store::{AccountNotice, Store, StoreError};
+use crispin_store::OpenMode;
+use crispin_store::{AccountNotice, StoreError};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -189,8 +189,8 @@ fn generated_password() -> String {
 
 async fn user(config: Config, action: UserAction) -> Result<()> {
     let mode = match action {
-        UserAction::Add { .. } => Open::CreateIfMissing,
-        _ => Open::Existing,
+        UserAction::Add { .. } => OpenMode::CreateIfMissing,
+        _ => OpenMode::Existing,
     };
     let store = crispin_server::server::open_store(&config, mode).await?;
     // A deleted account's mailboxes must leave a running server's caches.

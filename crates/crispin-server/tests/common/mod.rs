@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use crispin_server::{Config, RunningServer, auth};
-use crispin_store::Store;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

@@ -39,6 +39,11 @@
 //!   the session passes it); mailbox create, delete
 //!   (not its children), list and subscriptions; APPEND keeps bytes, date
 //!   and flags; `\Recent` goes to one claimer; `watch` sees every write.
+//! - The change bus: by the time a write returns, its account's
+//!   subscribers (and no other account's) have its events: a mailbox
+//!   created, changed (with its new HIGHESTMODSEQ), renamed (each mailbox
+//!   the RENAME moved), subscribed or unsubscribed (when that changed
+//!   anything), deleted.
 //!
 //! A new backend runs them all from a file of its own,
 //! `tests/conformance_<backend>.rs`, given a function
@@ -90,6 +95,7 @@ macro_rules! conformance_suite {
             append_keeps_bytes_date_and_flags,
             recent_goes_to_one_claimer,
             watch_sees_every_write,
+            bus_tells_each_account_of_its_mailboxes,
         );
     };
     (@checks $fresh:path; $($check:ident),* $(,)?) => {
@@ -2483,4 +2489,127 @@ pub async fn watch_sees_every_write(fresh: impl Fn() -> Fresh) {
         &mut quiet,
         highest(s, a, other).await,
     );
+}
+
+/// Every event waiting on the subscription, in order.
+fn heard(sub: &mut Subscription) -> Vec<Event> {
+    std::iter::from_fn(|| sub.try_recv()).collect()
+}
+
+/// The bus has each write's events by the time the write returns, on its
+/// account's subscriptions only: CREATE, APPEND and STORE (the new
+/// HIGHESTMODSEQ), SUBSCRIBE and UNSUBSCRIBE (only when they change
+/// something), RENAME (each mailbox moved, children too; subscriptions
+/// follow without events of their own), RENAME INBOX (a new mailbox, and
+/// INBOX emptied), DELETE.
+pub async fn bus_tells_each_account_of_its_mailboxes(fresh: impl Fn() -> Fresh) {
+    let (store, _guard) = fresh().await;
+    let s = &*store;
+    let (a, inbox) = account(s, "alice").await;
+    let (b, _) = account(s, "bob").await;
+    let mut events = s.subscribe(a);
+    let mut bob = s.subscribe(b);
+    assert_eq!(events.account(), a);
+    assert_eq!(heard(&mut events), vec![], "nothing before subscribing");
+
+    let lists = s.create_mailbox(a, "Lists", None).await.unwrap();
+    let child = s.create_mailbox(a, "Lists/rust", None).await.unwrap();
+    assert_eq!(
+        heard(&mut events),
+        vec![
+            Event::MailboxCreated {
+                mailbox: lists,
+                name: "Lists".into()
+            },
+            Event::MailboxCreated {
+                mailbox: child,
+                name: "Lists/rust".into()
+            },
+        ],
+        "CREATE"
+    );
+    let m = append(s, a, lists, "b1", Flags::default()).await;
+    let changed = |mailbox, modseq| Event::MailboxChanged { mailbox, modseq };
+    assert_eq!(
+        heard(&mut events),
+        vec![changed(lists, highest(s, a, lists).await)],
+        "APPEND"
+    );
+    set_flags(s, a, lists, &[m.uid], FlagOp::Add, fl(flag::SEEN, &[])).await;
+    assert_eq!(
+        heard(&mut events),
+        vec![changed(lists, highest(s, a, lists).await)],
+        "STORE"
+    );
+    s.set_subscribed(a, "Lists", true).await.unwrap();
+    s.set_subscribed(a, "Lists", true).await.unwrap();
+    let subscribed = |name: &str, subscribed| Event::SubscriptionChanged {
+        name: name.into(),
+        subscribed,
+    };
+    assert_eq!(
+        heard(&mut events),
+        vec![subscribed("Lists", true)],
+        "SUBSCRIBE, twice: one change"
+    );
+
+    s.rename_mailbox(a, "Lists", "Old lists").await.unwrap();
+    let renamed: HashSet<String> = heard(&mut events)
+        .into_iter()
+        .map(|e| format!("{e:?}"))
+        .collect();
+    let want: HashSet<String> = [
+        Event::MailboxRenamed {
+            mailbox: lists,
+            old: "Lists".into(),
+            new: "Old lists".into(),
+        },
+        Event::MailboxRenamed {
+            mailbox: child,
+            old: "Lists/rust".into(),
+            new: "Old lists/rust".into(),
+        },
+    ]
+    .iter()
+    .map(|e| format!("{e:?}"))
+    .collect();
+    assert_eq!(renamed, want, "RENAME, children too");
+    s.set_subscribed(a, "Old lists", false).await.unwrap();
+    assert_eq!(
+        heard(&mut events),
+        vec![subscribed("Old lists", false)],
+        "the subscription followed the RENAME"
+    );
+
+    s.delete_mailbox(a, child).await.unwrap();
+    assert_eq!(
+        heard(&mut events),
+        vec![Event::MailboxDeleted {
+            mailbox: child,
+            name: "Old lists/rust".into()
+        }],
+        "DELETE"
+    );
+
+    append(s, a, inbox, "i1", Flags::default()).await;
+    heard(&mut events);
+    s.rename_mailbox(a, "INBOX", "Saved").await.unwrap();
+    let saved = mailbox(s, a, "Saved").await;
+    let got: HashSet<String> = heard(&mut events)
+        .into_iter()
+        .map(|e| format!("{e:?}"))
+        .collect();
+    let want: HashSet<String> = [
+        Event::MailboxCreated {
+            mailbox: saved,
+            name: "Saved".into(),
+        },
+        changed(inbox, highest(s, a, inbox).await),
+    ]
+    .iter()
+    .map(|e| format!("{e:?}"))
+    .collect();
+    assert_eq!(got, want, "RENAME INBOX: a new mailbox, INBOX emptied");
+
+    assert_eq!(heard(&mut bob), vec![], "another account hears nothing");
 }

@@ -7,6 +7,7 @@
 //! four to ten statements; here they run in place from cached prepared
 //! statements. (rusqlite 0.39 uses sqlx's libsqlite3-sys 0.37: one SQLite.)
 
+use crate::bus::Event;
 use crate::changelog::Entry;
 use crate::ingest::{self, Prepared};
 use crate::types::*;
@@ -23,8 +24,14 @@ const MAX_BATCH: usize = 256;
 /// UIDs (or ids) per statement where a read or write names many messages.
 pub(crate) const UID_CHUNK: usize = 2000;
 
-/// A committed change to one mailbox, for the change log and feed.
-pub(crate) type Note = (AccountId, MailboxId, Entry);
+/// What a write leaves to be told once it is committed.
+pub(crate) enum Note {
+    /// Messages or flags of one mailbox changed: for the change log, and
+    /// published as [`Event::MailboxChanged`].
+    Changed(AccountId, MailboxId, Entry),
+    /// A change to the account's mailboxes themselves.
+    Event(AccountId, Event),
+}
 
 /// A write for the group-commit thread: it runs inside the shared
 /// transaction and leaves what is to happen once that is durable.
@@ -293,21 +300,31 @@ pub(crate) fn create_mailbox(
     account: AccountId,
     name: &str,
     special_use: Option<&str>,
-) -> Result<MailboxId> {
+) -> Result<(MailboxId, Vec<Note>)> {
     let uid_validity = new_uid_validity(c, account)?;
-    c.prepare_cached(
-        "INSERT INTO mailboxes (account_id, name, special_use, uid_validity)
-         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING mailbox_id",
-    )?
-    .query_row(params![account.0, name, special_use, uid_validity], |r| {
-        r.get(0)
-    })
-    .optional()?
-    .map(MailboxId)
-    .ok_or(StoreError::MailboxExists)
+    let mailbox = c
+        .prepare_cached(
+            "INSERT INTO mailboxes (account_id, name, special_use, uid_validity)
+             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING mailbox_id",
+        )?
+        .query_row(params![account.0, name, special_use, uid_validity], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .map(MailboxId)
+        .ok_or(StoreError::MailboxExists)?;
+    let created = Event::MailboxCreated {
+        mailbox,
+        name: name.to_string(),
+    };
+    Ok((mailbox, vec![Note::Event(account, created)]))
 }
 
-pub(crate) fn create_account(c: &Tx, name: &str, credentials: &Credentials) -> Result<AccountId> {
+pub(crate) fn create_account(
+    c: &Tx,
+    name: &str,
+    credentials: &Credentials,
+) -> Result<(AccountId, Vec<Note>)> {
     let account = c
         .prepare_cached(
             "INSERT INTO accounts (name, password_hash, scram_sha256) VALUES (?, ?, ?)
@@ -320,24 +337,35 @@ pub(crate) fn create_account(c: &Tx, name: &str, credentials: &Credentials) -> R
         .optional()?
         .map(AccountId)
         .ok_or(StoreError::AccountExists)?;
+    let mut notes = Vec::new();
     for (mailbox, special_use) in DEFAULT_MAILBOXES {
-        create_mailbox(c, account, mailbox, special_use)?;
-        set_subscribed(c, account, mailbox, true)?;
+        let (_, created) = create_mailbox(c, account, mailbox, special_use)?;
+        let (_, subscribed) = set_subscribed(c, account, mailbox, true)?;
+        notes.extend(created.into_iter().chain(subscribed));
     }
-    Ok(account)
+    Ok((account, notes))
 }
 
-/// Returns the account and the mailboxes it had.
-pub(crate) fn delete_account(c: &Tx, name: &str) -> Result<(AccountId, Vec<MailboxId>)> {
+/// Returns the account; each of its mailboxes is told as deleted.
+pub(crate) fn delete_account(c: &Tx, name: &str) -> Result<(AccountId, Vec<Note>)> {
     let id: i64 = c
         .prepare_cached("DELETE FROM accounts WHERE name = ? RETURNING account_id")?
         .query_row([name], |r| r.get(0))
         .optional()?
         .ok_or(StoreError::NoAccount)?;
-    let mailboxes = c
-        .prepare_cached("SELECT mailbox_id FROM mailboxes WHERE account_id = ?")?
-        .query_map([id], |r| r.get::<_, i64>(0).map(MailboxId))?
-        .collect::<rusqlite::Result<Vec<MailboxId>>>()?;
+    let account = AccountId(id);
+    let deleted = c
+        .prepare_cached("SELECT mailbox_id, name FROM mailboxes WHERE account_id = ?")?
+        .query_map([id], |r| {
+            Ok(Note::Event(
+                account,
+                Event::MailboxDeleted {
+                    mailbox: MailboxId(r.get(0)?),
+                    name: r.get(1)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<Note>>>()?;
     let blobs = c
         .prepare_cached("SELECT rowid FROM blobs WHERE account_id = ?")?
         .query_map([id], |r| r.get::<_, i64>(0))?
@@ -358,7 +386,7 @@ pub(crate) fn delete_account(c: &Tx, name: &str) -> Result<(AccountId, Vec<Mailb
     ] {
         c.execute(table, [id])?;
     }
-    Ok((AccountId(id), mailboxes))
+    Ok((account, deleted))
 }
 
 pub(crate) fn set_credentials(c: &Tx, name: &str, credentials: &Credentials) -> Result<()> {
@@ -375,14 +403,26 @@ pub(crate) fn set_credentials(c: &Tx, name: &str, credentials: &Credentials) -> 
     Ok(())
 }
 
-pub(crate) fn set_subscribed(c: &Tx, account: AccountId, name: &str, on: bool) -> Result<()> {
+/// Told only when it changed something.
+pub(crate) fn set_subscribed(
+    c: &Tx,
+    account: AccountId,
+    name: &str,
+    on: bool,
+) -> Result<((), Vec<Note>)> {
     let q = if on {
         "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)"
     } else {
         "DELETE FROM subscriptions WHERE account_id = ? AND name = ?"
     };
-    c.prepare_cached(q)?.execute(params![account.0, name])?;
-    Ok(())
+    if c.prepare_cached(q)?.execute(params![account.0, name])? == 0 {
+        return Ok(((), Vec::new()));
+    }
+    let changed = Event::SubscriptionChanged {
+        name: name.to_string(),
+        subscribed: on,
+    };
+    Ok(((), vec![Note::Event(account, changed)]))
 }
 
 /// Saves the first UID not yet reported as \Recent per mailbox.
@@ -403,7 +443,7 @@ pub(crate) fn delete_mailbox(
     c: &Tx,
     account: AccountId,
     mailbox: MailboxId,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Vec<Note>)> {
     let per_hash = c
         .prepare_cached(
             "SELECT hash, COUNT(*) FROM messages WHERE account_id = ? AND mailbox_id = ?
@@ -421,13 +461,15 @@ pub(crate) fn delete_mailbox(
         c.prepare_cached(q)?
             .execute(params![account.0, mailbox.0])?;
     }
-    let n = c
-        .prepare_cached("DELETE FROM mailboxes WHERE account_id = ? AND mailbox_id = ?")?
-        .execute(params![account.0, mailbox.0])?;
-    if n == 0 {
-        return Err(StoreError::NoMailbox);
-    }
-    Ok(gone)
+    let name: String = c
+        .prepare_cached(
+            "DELETE FROM mailboxes WHERE account_id = ? AND mailbox_id = ? RETURNING name",
+        )?
+        .query_row(params![account.0, mailbox.0], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NoMailbox)?;
+    let deleted = Event::MailboxDeleted { mailbox, name };
+    Ok((gone, vec![Note::Event(account, deleted)]))
 }
 
 /// RENAME; renaming INBOX moves its messages to a new mailbox and leaves
@@ -455,17 +497,36 @@ pub(crate) fn rename_mailbox(
         return Err(StoreError::MailboxExists);
     }
     if from != "INBOX" {
-        for q in [
-            "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)
-             WHERE account_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+        let renamed = c
+            .prepare_cached(
+                "UPDATE mailboxes SET name = ?3 || substr(name, length(?2) + 1)
+                 WHERE account_id = ?1
+                   AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')
+                 RETURNING mailbox_id, name",
+            )?
+            .query_map(params![account.0, from, to], |r| {
+                Ok((MailboxId(r.get(0)?), r.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        // Parents before their children, whatever order SQLite returns.
+        let mut renamed = renamed;
+        renamed.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        c.prepare_cached(
             "UPDATE OR REPLACE subscriptions SET name = ?3 || substr(name, length(?2) + 1)
              WHERE account_id = ?1 AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
-        ] {
-            c.prepare_cached(q)?.execute(params![account.0, from, to])?;
-        }
-        return Ok(((), Vec::new()));
+        )?
+        .execute(params![account.0, from, to])?;
+        let notes = renamed
+            .into_iter()
+            .map(|(mailbox, new)| {
+                // Each new name is `to` and what followed `from` in the old.
+                let old = format!("{from}{}", new.get(to.len()..).unwrap_or_default());
+                Note::Event(account, Event::MailboxRenamed { mailbox, old, new })
+            })
+            .collect();
+        return Ok(((), notes));
     }
-    let new_id = create_mailbox(c, account, to, None)?;
+    let (new_id, mut notes) = create_mailbox(c, account, to, None)?;
     // The messages keep their UIDs and modseqs: the new mailbox starts at
     // INBOX's UIDNEXT and HIGHESTMODSEQ, so that its HIGHESTMODSEQ covers
     // them and its next change goes above them.
@@ -491,7 +552,7 @@ pub(crate) fn rename_mailbox(
          SELECT ?, ?, value, ? FROM json_each(?)",
     )?
     .execute(params![account.0, src_id, modseq as i64, json_list(&uids)])?;
-    let note = (
+    notes.push(Note::Changed(
         account,
         MailboxId(src_id),
         Entry {
@@ -499,8 +560,8 @@ pub(crate) fn rename_mailbox(
             expunged: uids,
             ..Entry::default()
         },
-    );
-    Ok(((), vec![note]))
+    ));
+    Ok(((), notes))
 }
 
 /// A message to append, parsed and (when large) already on disk.
@@ -584,7 +645,7 @@ pub(crate) fn append(c: &Tx, job: &AppendJob) -> Result<(Appended, Vec<Note>)> {
         modseq: modseq as u64,
         duplicate: false,
     };
-    let note = (
+    let note = Note::Changed(
         account,
         mailbox,
         Entry {
@@ -689,7 +750,7 @@ pub(crate) fn store_flags(
     };
     result.keywords_changed = keywords.is_some();
     result.modseq = m;
-    let note = (
+    let note = Note::Changed(
         account,
         mailbox,
         Entry {
@@ -732,7 +793,7 @@ pub(crate) fn expunge(
     }
     let modseq = next_modseq(c, account, mailbox)?;
     let gone = remove_messages(c, account, mailbox, &deleted, modseq)?;
-    let note = (
+    let note = Note::Changed(
         account,
         mailbox,
         Entry {
@@ -818,7 +879,7 @@ pub(crate) fn copy(
     }
     let dest_keywords = add_keywords(c, account, to, &keywords)?;
     let flags_of: HashMap<u32, &Flags> = sources.iter().map(|(u, f)| (*u, f)).collect();
-    let mut notes = vec![(
+    let mut notes = vec![Note::Changed(
         account,
         to,
         Entry {
@@ -837,7 +898,7 @@ pub(crate) fn copy(
         let moved: Vec<u32> = sources.iter().map(|s| s.0).collect();
         // The copies hold references, so no blob can go here.
         remove_messages(c, account, from, &moved, m)?;
-        notes.push((
+        notes.push(Note::Changed(
             account,
             from,
             Entry {

@@ -5,7 +5,8 @@
 //! caller through a channel, and a point lookup costs two thread hops,
 //! more than the lookup itself.
 
-use crate::{Result, mapped};
+use super::mapped;
+use crate::Result;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
