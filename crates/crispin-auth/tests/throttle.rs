@@ -17,11 +17,15 @@ fn conn(ip: &str) -> ConnInfo {
 
 async fn service(cfg: AuthConfig) -> (AuthService, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        crispin_store::sqlite::SqliteStore::open(dir.path())
-            .await
-            .unwrap(),
-    );
+    let store: Arc<dyn Store> = crispin_store::open(
+        &crispin_store::StoreConfig {
+            backend: crispin_store::Backend::default(),
+            data_dir: dir.path().to_path_buf(),
+        },
+        crispin_store::OpenMode::CreateIfMissing,
+    )
+    .await
+    .unwrap();
     for (name, pw) in [
         ("alice", "alice-pw"),
         ("bob", "bob-pw"),

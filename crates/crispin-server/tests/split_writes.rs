@@ -6,6 +6,7 @@ use crispin_server::Config;
 use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
+#[allow(clippy::field_reassign_with_default)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_writes_are_not_held_by_delayed_acks() {
     let dir = tempfile::tempdir().unwrap();
