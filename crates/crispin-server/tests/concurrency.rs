@@ -1,8 +1,7 @@
 //! Two sessions on one mailbox, IDLE (RFC 2177) and pipelining: changes
 //! made by one session reach the other only where RFC 3501 §7.4.1 allows.
 
-mod common;
-use common::*;
+use crispin_testkit::*;
 
 fn status_word(line: &str) -> &str {
     line.split(' ').nth(1).unwrap_or("")

@@ -3,8 +3,7 @@
 //! §6.3, RFC 3348 CHILDREN, RFC 6154 SPECIAL-USE and CREATE-SPECIAL-USE,
 //! RFC 3691 UNSELECT), modified UTF-7 names and isolation between accounts.
 
-mod common;
-use common::*;
+use crispin_testkit::*;
 use std::collections::BTreeMap;
 
 /// The tagged status word of a tagged line: `OK`, `NO` or `BAD`.

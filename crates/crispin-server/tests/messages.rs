@@ -2,8 +2,7 @@
 //! COPY/MOVE, EXPUNGE, CLOSE/UNSELECT (RFC 3501, 4315, 4731, 6851, 7888,
 //! 7889), over real TCP to a server on an ephemeral port.
 
-mod common;
-use common::*;
+use crispin_testkit::*;
 use std::collections::BTreeSet;
 
 // ---------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 //! STARTTLS (and its injection attack), the plaintext policy, SASL,
 //! back-off and lockout, and connection limits.
 
-mod common;
 use base64::Engine as _;
-use common::*;
 use crispin_server::config::Plaintext;
+use crispin_testkit::*;
 use std::time::{Duration, Instant};
 
 fn b64(data: &[u8]) -> String {

@@ -3,10 +3,9 @@
 //! syntax errors and limits, pipelining (RFC 3501 §6.1–6.2, RFC 2342,
 //! RFC 2971, RFC 4616, RFC 4959, RFC 5161, RFC 7888).
 
-mod common;
 use base64::Engine as _;
-use common::*;
 use crispin_store::Store;
+use crispin_testkit::*;
 
 // The exact capability lists (session.rs `capabilities()`): update these
 // when a capability is added or removed.
