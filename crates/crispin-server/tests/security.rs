@@ -7,10 +7,6 @@ use crispin_server::config::Plaintext;
 use crispin_testkit::*;
 use std::time::{Duration, Instant};
 
-fn b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
 async fn tls_server() -> TestServer {
     TestServer::start_with(|c| c.imaps.listen = vec!["127.0.0.1:0".parse().unwrap()]).await
 }
@@ -71,6 +67,71 @@ async fn starttls_then_login_and_capabilities_change() {
     server.shutdown().await;
 }
 
+/// The capabilities on the cleartext listener, exactly: STARTTLS before
+/// login (TLS is on by default) beside the mechanisms, since plaintext
+/// logins are allowed on loopback. (The in-process sessions of
+/// crispin-imap's tests have no TLS to offer; their lists are checked in
+/// its tests/any_state.rs.)
+#[tokio::test]
+async fn cleartext_listener_offers_starttls_before_login() {
+    let server = TestServer::start().await;
+    let limit = server.config.limits.max_message_size;
+    let before = format!(
+        "{COMMON_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=SCRAM-SHA-256 APPENDLIMIT={limit}"
+    );
+    let mut c = server.connect().await;
+    assert_eq!(
+        c.greeting,
+        format!("* OK [CAPABILITY {before}] Crispin ready")
+    );
+    assert_eq!(
+        c.cmd("CAPABILITY").await,
+        vec![
+            format!("* CAPABILITY {before}"),
+            "T1 OK CAPABILITY completed".to_string(),
+        ]
+    );
+    let st = c.status("LOGIN alice alice-pw").await;
+    assert_eq!(
+        st,
+        format!("T2 OK [CAPABILITY {}] Logged in", caps_after_login(limit))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn logindisabled_without_plaintext() {
+    let server = TestServer::start_with(|c| {
+        c.auth.plaintext = crispin_server::config::Plaintext::Never;
+    })
+    .await;
+    let mut c = server.connect().await;
+    let caps = format!(
+        "{COMMON_CAPS} STARTTLS LOGINDISABLED APPENDLIMIT={}",
+        server.config.limits.max_message_size
+    );
+    assert_eq!(
+        c.greeting,
+        format!("* OK [CAPABILITY {caps}] Crispin ready")
+    );
+    assert_eq!(
+        c.ok("CAPABILITY").await,
+        vec![format!("* CAPABILITY {caps}")]
+    );
+    // RFC 3501 §6.2.3: LOGIN must not work while LOGINDISABLED is shown.
+    let st = c.status("LOGIN alice alice-pw").await;
+    assert!(st.starts_with("T2 NO [PRIVACYREQUIRED]"), "{st}");
+    let r = c.cmd("AUTHENTICATE PLAIN").await;
+    assert_eq!(r.len(), 1, "no continuation: {r:?}");
+    assert_eq!(tagged(&r[0]).status, Status::No, "{r:?}");
+    let st = c
+        .status(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice\0alice-pw")))
+        .await;
+    assert_no(&st, None);
+    assert!(!c.is_authenticated().await);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn plaintext_refused_when_policy_forbids_it() {
     // "never" treats even loopback as an untrusted network.
@@ -109,11 +170,8 @@ async fn starttls_injection_is_discarded() {
         .await;
     let ok = c.read_line().await;
     assert!(ok.starts_with("a OK"), "{ok}");
-    let placeholder: Box<dyn crispin_proto::Stream> =
-        Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
-    let plain = std::mem::replace(&mut c.stream, tokio::io::BufReader::new(placeholder));
-    let tls = server.tls_handshake(plain.into_inner()).await;
-    c.stream = tokio::io::BufReader::new(tls);
+    let tls = server.tls_handshake(c.take_stream()).await;
+    c.set_stream(tls);
     // The first thing the server says over TLS answers this command, and
     // we are not logged in.
     let lines = c.cmd("SELECT INBOX").await;
