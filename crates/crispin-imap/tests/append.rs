@@ -355,6 +355,23 @@ async fn append_before_login_is_bad() {
 }
 
 #[tokio::test]
+async fn no_large_upload_before_login() {
+    let imap = TestImap::start().await;
+    let mut c = imap.connect().await;
+    // 1 MB would be fine after login; before it, no `+` is offered.
+    c.send("a APPEND INBOX {1000000}").await;
+    let reply = c.read_line().await;
+    assert!(
+        reply.starts_with("a NO") || reply.starts_with("a BAD"),
+        "{reply}"
+    );
+    c.ok("LOGIN alice alice-pw").await;
+    c.send("b APPEND INBOX {1000000}").await;
+    assert!(c.read_line().await.starts_with('+'));
+    imap.shutdown().await;
+}
+
+#[tokio::test]
 async fn pipelined_appends_with_literal_plus() {
     let imap = TestImap::start().await;
     let mut c = imap.login("alice").await;

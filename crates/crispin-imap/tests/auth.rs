@@ -304,3 +304,34 @@ async fn authenticate_unknown_mechanism() {
     assert!(!c.is_authenticated().await);
     imap.shutdown().await;
 }
+
+#[tokio::test]
+async fn authenticate_login_mechanism() {
+    let imap = TestImap::start().await;
+    let mut c = imap.connect().await;
+    c.send("a AUTHENTICATE LOGIN").await;
+    assert_eq!(c.read_line().await, format!("+ {}", b64(b"Username:")));
+    c.send(&b64(b"alice")).await;
+    assert_eq!(c.read_line().await, format!("+ {}", b64(b"Password:")));
+    c.send(&b64(b"alice-pw")).await;
+    let ok = c.read_line().await;
+    assert!(ok.starts_with("a OK"), "{ok}");
+    imap.shutdown().await;
+}
+
+#[tokio::test]
+async fn sasl_cancel_and_garbage() {
+    let imap = TestImap::start().await;
+    let mut c = imap.connect().await;
+    c.send("a AUTHENTICATE PLAIN").await;
+    assert_eq!(c.read_line().await, "+ ");
+    c.send("*").await;
+    assert!(c.read_line().await.starts_with("a BAD"));
+    c.send("b AUTHENTICATE PLAIN").await;
+    c.read_line().await;
+    c.send("not base64 !!").await;
+    assert!(c.read_line().await.starts_with("b BAD"));
+    c.ok(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice\0alice-pw")))
+        .await;
+    imap.shutdown().await;
+}

@@ -101,3 +101,78 @@ async fn accounts_are_isolated() {
     assert!(l.contains_key("Shared/Bob"), "{l:?}");
     imap.shutdown().await;
 }
+
+/// Every way of naming another account's mailbox fails, and nothing of
+/// bob's is ever visible to alice.
+#[tokio::test]
+async fn isolation_between_accounts() {
+    let imap = TestImap::start().await;
+    let mut bob = imap.login("bob").await;
+    bob.ok("CREATE Secret").await;
+    assert!(
+        bob.append("Secret", "()", &message("bobs", "private"))
+            .await
+            .contains("OK")
+    );
+    let mut alice = imap.login("alice").await;
+    let names = [
+        "../bob/Secret",
+        "bob/Secret",
+        "/bob/Secret",
+        "#bob/Secret",
+        "~bob/Secret",
+        "..",
+        "Secret",
+        "SECRET",
+        "%",
+        "*",
+        "&AC4ALg-/bob",
+        "\"../../bob\"",
+    ];
+    for name in names {
+        let quoted = format!("\"{}\"", name.trim_matches('"'));
+        for cmd in [
+            format!("SELECT {quoted}"),
+            format!("EXAMINE {quoted}"),
+            format!("STATUS {quoted} (MESSAGES)"),
+            format!("DELETE {quoted}"),
+            format!("RENAME {quoted} Mine"),
+        ] {
+            let st = alice.status(&cmd).await;
+            assert!(st.contains(" NO ") || st.contains(" BAD "), "{cmd}: {st}");
+        }
+        let st = alice.append(&quoted, "()", &message("x", "y")).await;
+        assert!(
+            st.contains(" NO ") || st.contains(" BAD "),
+            "APPEND {quoted}: {st}"
+        );
+        // SUBSCRIBE may accept a name, but it stays alice's own name.
+        alice.cmd(&format!("SUBSCRIBE {quoted}")).await;
+    }
+    let long = "a".repeat(5000);
+    let st = alice.status(&format!("SELECT {long}")).await;
+    assert!(st.contains(" NO ") || st.contains(" BAD "), "{st}");
+    // COPY and MOVE cannot target bob's mailbox either.
+    alice.append("INBOX", "()", &message("mine", "text")).await;
+    alice.ok("SELECT INBOX").await;
+    for target in ["../bob/Secret", "bob/Secret", "Secret"] {
+        let st = alice.status(&format!("COPY 1 \"{target}\"")).await;
+        assert!(st.contains("NO [TRYCREATE]"), "{target}: {st}");
+        let st = alice.status(&format!("MOVE 1 \"{target}\"")).await;
+        assert!(
+            st.contains("NO [TRYCREATE]") || st.contains("BAD"),
+            "{target}: {st}"
+        );
+    }
+    let list = alice.ok("LIST \"\" *").await;
+    assert!(list.iter().all(|l| !l.contains("Secret")), "{list:?}");
+    let lsub = alice.ok("LSUB \"\" *").await;
+    assert!(lsub.iter().all(|l| !l.contains("bob")) || lsub.iter().all(|l| !l.contains("private")));
+    // bob's message is untouched and still his alone.
+    bob.ok("SELECT Secret").await;
+    let f = bob.ok("FETCH 1 BODY.PEEK[TEXT]").await;
+    assert!(f[0].contains("private"), "{f:?}");
+    let search = alice.ok("SEARCH TEXT private").await;
+    assert_eq!(search, vec!["* SEARCH"]);
+    imap.shutdown().await;
+}
