@@ -390,14 +390,7 @@ async fn pipelined_appends_with_literal_plus() {
     assert!(a1.starts_with("A1 OK [APPENDUID "), "{a1}");
     let a2 = c.read_line().await;
     assert!(a2.starts_with("A2 OK [APPENDUID "), "{a2}");
-    let uid = |l: &str| -> u32 {
-        l.split(' ')
-            .nth(4)
-            .unwrap()
-            .trim_end_matches(']')
-            .parse()
-            .unwrap()
-    };
+    let uid = |l: &str| -> u32 { code_args(l, "APPENDUID")[1].parse().unwrap() };
     assert_eq!(uid(&a2), uid(&a1) + 1);
     assert_eq!(c.read_line().await, "* STATUS INBOX (MESSAGES 2 UNSEEN 1)");
     assert!(c.read_line().await.starts_with("A3 OK"));
@@ -477,10 +470,7 @@ async fn pipelined_appends_in_selected_state_answered_in_order() {
         "{lines:#?}"
     );
     assert!(tagged[1].contains("[TRYCREATE]"), "{lines:#?}");
-    let uid = |l: &str| -> u32 {
-        let rest = &l[l.find("[APPENDUID ").unwrap() + 11..];
-        rest.split([' ', ']']).nth(1).unwrap().parse().unwrap()
-    };
+    let uid = |l: &str| -> u32 { code_args(l, "APPENDUID")[1].parse().unwrap() };
     assert_eq!(
         [uid(tagged[0]), uid(tagged[2]), uid(tagged[4])],
         [1, 2, 3],

@@ -170,10 +170,8 @@ async fn recent_is_given_to_one_session_only() {
     assert_eq!(holders, 1, "A: {ra:?} B: {rb:?}");
     // The RECENT counts agree with what SEARCH says.
     let count = |lines: &[String]| {
-        lines
-            .iter()
-            .find_map(|l| l.strip_prefix("* ")?.strip_suffix(" RECENT"))
-            .map(|n| n.parse::<usize>().unwrap())
+        let recent = untagged(lines, "RECENT");
+        recent.first().map(|u| u.number.unwrap() as usize)
     };
     assert_eq!(count(&la).unwrap_or(ra.len()), ra.len(), "{la:?}");
     assert_eq!(count(&lb).unwrap_or(rb.len()), rb.len(), "{lb:?}");
