@@ -4,7 +4,7 @@
 //! and reload.
 
 use crate::{Client, USERS};
-use crispin_server::{Config, RunningServer, auth};
+use crispin_server::{Config, RunningServer};
 use crispin_store::Store;
 use std::net::SocketAddr;
 use tokio::net::TcpStream;
@@ -41,7 +41,7 @@ impl TestServer {
         f(&mut config);
         let server = crispin_server::start(&config).await.unwrap();
         for (user, pw) in USERS {
-            let creds = auth::credentials(pw, &config.auth).unwrap();
+            let creds = crispin_auth::credentials(pw, &config.auth).unwrap();
             server.store.create_account(user, &creds).await.unwrap();
         }
         TestServer {
@@ -54,7 +54,7 @@ impl TestServer {
 
     /// Adds an account with the given password.
     pub async fn add_user(&self, user: &str, password: &str) {
-        let creds = auth::credentials(password, &self.config.auth).unwrap();
+        let creds = crispin_auth::credentials(password, &self.config.auth).unwrap();
         self.server
             .as_ref()
             .unwrap()
