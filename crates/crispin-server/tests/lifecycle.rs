@@ -2,8 +2,7 @@
 //! certificate reload, the LMTP Unix socket (its mode, group and
 //! directory).
 
-mod common;
-use common::*;
+use crispin_testkit::*;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

@@ -1,16 +1,14 @@
 //! Transport security and login policy over real sockets: implicit TLS,
-//! STARTTLS (and its injection attack), the plaintext policy, SASL,
-//! back-off and lockout, and connection limits.
+//! STARTTLS (and its injection attack), the capabilities and the
+//! plaintext policy that depend on them, SCRAM-SHA-256-PLUS channel
+//! binding, back-off and lockout, and connection limits. LOGIN and
+//! AUTHENTICATE themselves, and isolation between accounts, are tested in
+//! process in crates/crispin-imap/tests (auth.rs, isolation.rs).
 
-mod common;
 use base64::Engine as _;
-use common::*;
 use crispin_server::config::Plaintext;
+use crispin_testkit::*;
 use std::time::{Duration, Instant};
-
-fn b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
 
 async fn tls_server() -> TestServer {
     TestServer::start_with(|c| c.imaps.listen = vec!["127.0.0.1:0".parse().unwrap()]).await
@@ -72,6 +70,71 @@ async fn starttls_then_login_and_capabilities_change() {
     server.shutdown().await;
 }
 
+/// The capabilities on the cleartext listener, exactly: STARTTLS before
+/// login (TLS is on by default) beside the mechanisms, since plaintext
+/// logins are allowed on loopback. (The in-process sessions of
+/// crispin-imap's tests have no TLS to offer; their lists are checked in
+/// its tests/any_state.rs.)
+#[tokio::test]
+async fn cleartext_listener_offers_starttls_before_login() {
+    let server = TestServer::start().await;
+    let limit = server.config.limits.max_message_size;
+    let before = format!(
+        "{COMMON_CAPS} STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=SCRAM-SHA-256 APPENDLIMIT={limit}"
+    );
+    let mut c = server.connect().await;
+    assert_eq!(
+        c.greeting,
+        format!("* OK [CAPABILITY {before}] Crispin ready")
+    );
+    assert_eq!(
+        c.cmd("CAPABILITY").await,
+        vec![
+            format!("* CAPABILITY {before}"),
+            "T1 OK CAPABILITY completed".to_string(),
+        ]
+    );
+    let st = c.status("LOGIN alice alice-pw").await;
+    assert_eq!(
+        st,
+        format!("T2 OK [CAPABILITY {}] Logged in", caps_after_login(limit))
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn logindisabled_without_plaintext() {
+    let server = TestServer::start_with(|c| {
+        c.auth.plaintext = crispin_server::config::Plaintext::Never;
+    })
+    .await;
+    let mut c = server.connect().await;
+    let caps = format!(
+        "{COMMON_CAPS} STARTTLS LOGINDISABLED APPENDLIMIT={}",
+        server.config.limits.max_message_size
+    );
+    assert_eq!(
+        c.greeting,
+        format!("* OK [CAPABILITY {caps}] Crispin ready")
+    );
+    assert_eq!(
+        c.ok("CAPABILITY").await,
+        vec![format!("* CAPABILITY {caps}")]
+    );
+    // RFC 3501 §6.2.3: LOGIN must not work while LOGINDISABLED is shown.
+    let st = c.status("LOGIN alice alice-pw").await;
+    assert!(st.starts_with("T2 NO [PRIVACYREQUIRED]"), "{st}");
+    let r = c.cmd("AUTHENTICATE PLAIN").await;
+    assert_eq!(r.len(), 1, "no continuation: {r:?}");
+    assert_eq!(tagged(&r[0]).status, Status::No, "{r:?}");
+    let st = c
+        .status(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice\0alice-pw")))
+        .await;
+    assert_no(&st, None);
+    assert!(!c.is_authenticated().await);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn plaintext_refused_when_policy_forbids_it() {
     // "never" treats even loopback as an untrusted network.
@@ -110,30 +173,13 @@ async fn starttls_injection_is_discarded() {
         .await;
     let ok = c.read_line().await;
     assert!(ok.starts_with("a OK"), "{ok}");
-    let placeholder: Box<dyn crispin_proto::Stream> =
-        Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
-    let plain = std::mem::replace(&mut c.stream, tokio::io::BufReader::new(placeholder));
-    let tls = server.tls_handshake(plain.into_inner()).await;
-    c.stream = tokio::io::BufReader::new(tls);
+    let tls = server.tls_handshake(c.take_stream()).await;
+    c.set_stream(tls);
     // The first thing the server says over TLS answers this command, and
     // we are not logged in.
     let lines = c.cmd("SELECT INBOX").await;
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("BAD"), "{lines:?}");
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn authenticate_login_mechanism() {
-    let server = TestServer::start().await;
-    let mut c = server.connect().await;
-    c.send("a AUTHENTICATE LOGIN").await;
-    assert_eq!(c.read_line().await, format!("+ {}", b64(b"Username:")));
-    c.send(&b64(b"alice")).await;
-    assert_eq!(c.read_line().await, format!("+ {}", b64(b"Password:")));
-    c.send(&b64(b"alice-pw")).await;
-    let ok = c.read_line().await;
-    assert!(ok.starts_with("a OK"), "{ok}");
     server.shutdown().await;
 }
 
@@ -206,98 +252,6 @@ async fn session_limit_per_user_and_ip() {
     assert!(first.closed().await);
     let mut third = server.connect().await;
     third.ok("LOGIN alice alice-pw").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn sasl_cancel_and_garbage() {
-    let server = TestServer::start().await;
-    let mut c = server.connect().await;
-    c.send("a AUTHENTICATE PLAIN").await;
-    assert_eq!(c.read_line().await, "+ ");
-    c.send("*").await;
-    assert!(c.read_line().await.starts_with("a BAD"));
-    c.send("b AUTHENTICATE PLAIN").await;
-    c.read_line().await;
-    c.send("not base64 !!").await;
-    assert!(c.read_line().await.starts_with("b BAD"));
-    c.ok(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice\0alice-pw")))
-        .await;
-    server.shutdown().await;
-}
-
-/// Every way of naming another account's mailbox fails, and nothing of
-/// bob's is ever visible to alice.
-#[tokio::test]
-async fn isolation_between_accounts() {
-    let server = TestServer::start().await;
-    let mut bob = server.login("bob").await;
-    bob.ok("CREATE Secret").await;
-    assert!(
-        bob.append("Secret", "()", &message("bobs", "private"))
-            .await
-            .contains("OK")
-    );
-    let mut alice = server.login("alice").await;
-    let names = [
-        "../bob/Secret",
-        "bob/Secret",
-        "/bob/Secret",
-        "#bob/Secret",
-        "~bob/Secret",
-        "..",
-        "Secret",
-        "SECRET",
-        "%",
-        "*",
-        "&AC4ALg-/bob",
-        "\"../../bob\"",
-    ];
-    for name in names {
-        let quoted = format!("\"{}\"", name.trim_matches('"'));
-        for cmd in [
-            format!("SELECT {quoted}"),
-            format!("EXAMINE {quoted}"),
-            format!("STATUS {quoted} (MESSAGES)"),
-            format!("DELETE {quoted}"),
-            format!("RENAME {quoted} Mine"),
-        ] {
-            let st = alice.status(&cmd).await;
-            assert!(st.contains(" NO ") || st.contains(" BAD "), "{cmd}: {st}");
-        }
-        let st = alice.append(&quoted, "()", &message("x", "y")).await;
-        assert!(
-            st.contains(" NO ") || st.contains(" BAD "),
-            "APPEND {quoted}: {st}"
-        );
-        // SUBSCRIBE may accept a name, but it stays alice's own name.
-        alice.cmd(&format!("SUBSCRIBE {quoted}")).await;
-    }
-    let long = "a".repeat(5000);
-    let st = alice.status(&format!("SELECT {long}")).await;
-    assert!(st.contains(" NO ") || st.contains(" BAD "), "{st}");
-    // COPY and MOVE cannot target bob's mailbox either.
-    alice.append("INBOX", "()", &message("mine", "text")).await;
-    alice.ok("SELECT INBOX").await;
-    for target in ["../bob/Secret", "bob/Secret", "Secret"] {
-        let st = alice.status(&format!("COPY 1 \"{target}\"")).await;
-        assert!(st.contains("NO [TRYCREATE]"), "{target}: {st}");
-        let st = alice.status(&format!("MOVE 1 \"{target}\"")).await;
-        assert!(
-            st.contains("NO [TRYCREATE]") || st.contains("BAD"),
-            "{target}: {st}"
-        );
-    }
-    let list = alice.ok("LIST \"\" *").await;
-    assert!(list.iter().all(|l| !l.contains("Secret")), "{list:?}");
-    let lsub = alice.ok("LSUB \"\" *").await;
-    assert!(lsub.iter().all(|l| !l.contains("bob")) || lsub.iter().all(|l| !l.contains("private")));
-    // bob's message is untouched and still his alone.
-    bob.ok("SELECT Secret").await;
-    let f = bob.ok("FETCH 1 BODY.PEEK[TEXT]").await;
-    assert!(f[0].contains("private"), "{f:?}");
-    let search = alice.ok("SEARCH TEXT private").await;
-    assert_eq!(search, vec!["* SEARCH"]);
     server.shutdown().await;
 }
 
@@ -399,21 +353,4 @@ async fn scram_plus_rejects_a_foreign_channel_binding() {
     // What a man-in-the-middle relaying the exchange would present.
     let done = scram_plus_login(true).await;
     assert!(done.starts_with("a NO [AUTHENTICATIONFAILED]"), "{done}");
-}
-
-#[tokio::test]
-async fn no_large_upload_before_login() {
-    let server = TestServer::start().await;
-    let mut c = server.connect().await;
-    // 1 MB would be fine after login; before it, no `+` is offered.
-    c.send("a APPEND INBOX {1000000}").await;
-    let reply = c.read_line().await;
-    assert!(
-        reply.starts_with("a NO") || reply.starts_with("a BAD"),
-        "{reply}"
-    );
-    c.ok("LOGIN alice alice-pw").await;
-    c.send("b APPEND INBOX {1000000}").await;
-    assert!(c.read_line().await.starts_with('+'));
-    server.shutdown().await;
 }

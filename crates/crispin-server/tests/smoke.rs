@@ -1,7 +1,6 @@
 //! The shortest path through the server: log in, append, fetch.
 
-mod common;
-use common::*;
+use crispin_testkit::*;
 
 #[tokio::test]
 async fn login_append_fetch_logout() {

@@ -2,10 +2,7 @@
 //! separate processes, LMTP into the running server, and every path waking
 //! a client that idles on the target mailbox.
 
-#[path = "../../crispin-server/tests/common/mod.rs"]
-mod common;
-
-use common::*;
+use crispin_testkit::*;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
