@@ -118,11 +118,14 @@ class Tls(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertNotIn(b"* OK", r.stdout)
         # TLS 1.2 works with the same tool, so the refusal is about 1.1.
+        # -ign_eof: s_client waits for the server's answer to LOGOUT instead
+        # of quitting at the end of its input, maybe before the greeting.
         r = subprocess.run(
-            ["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{IMAPS_PORT}"],
-            input=b"", capture_output=True, timeout=TIMEOUT,
+            ["openssl", "s_client", "-tls1_2", "-ign_eof", "-connect", f"127.0.0.1:{IMAPS_PORT}"],
+            input=b"a LOGOUT\r\n", capture_output=True, timeout=TIMEOUT,
         )
         self.assertIn(b"* OK", r.stdout)
+        self.assertIn(b"a OK", r.stdout)
 
 
 if __name__ == "__main__":
