@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use address::parse_address_list;
 pub use header::{HeaderField, header_fields, header_fields_into, header_fields_iter, unfold};
 pub use imap::{write_address_list, write_body, write_envelope, write_nstring, write_string};
-pub use search::{MAX_SEARCH_TEXT, SearchText, decode_header};
+pub use search::{CAPPED, MAX_SEARCH_TEXT, SearchText, decode_header, is_capped, uncapped};
 
 /// MIME parameters, `(name, value)` in order.
 pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
@@ -225,7 +225,7 @@ impl Part {
 
 /// Parse a raw message. Never panics, whatever the bytes.
 pub fn parse(raw: &[u8]) -> ParsedMessage {
-    let root = structure::parse_message(raw);
+    let (root, limited) = structure::parse_limited(raw);
     let header_block = structure::slice(raw, root.header_start, root.body_start);
     let envelope = structure::envelope_from_header(header_block);
     let (sent_date, sent_day) = match header::first_value(header_block, b"date") {
@@ -235,7 +235,7 @@ pub fn parse(raw: &[u8]) -> ParsedMessage {
         },
         None => (None, None),
     };
-    let search = search::build(raw, &root, header_block);
+    let search = search::build(raw, &root, header_block, limited);
     ParsedMessage {
         meta: MessageMeta {
             envelope,

@@ -18,6 +18,49 @@ use crate::{Part, PartKind};
 /// Each of `headers` and `body` is capped at this many bytes.
 pub const MAX_SEARCH_TEXT: usize = 2 * 1024 * 1024;
 
+/// Ends a text that is not the whole of what it stands for: cut at
+/// [`MAX_SEARCH_TEXT`], or from a message whose structure went past the
+/// parser's limits on parts and nesting. NUL, because no SEARCH string can
+/// hold one (RFC 3501 §9: CHAR8 excludes %x00), so it never matches.
+pub const CAPPED: char = '\0';
+
+/// Whether `text` (headers or body of a [`SearchText`]) may miss part of
+/// the message, so that SEARCH must look at the message itself when the
+/// text does not match (see [`uncapped`]). Texts stored before the marker
+/// are recognised by their length.
+pub fn is_capped(text: &str) -> bool {
+    text.ends_with(CAPPED) || text.len() + 4 > MAX_SEARCH_TEXT
+}
+
+/// The search text of `raw` without any cap: every text part decoded in
+/// full, and then the whole message's bytes as they are (lowercased), so
+/// that what the parts do not reach (past the parser's limits) is still
+/// found where it stands in plain text. Only for the rare capped message.
+pub fn uncapped(raw: &[u8]) -> SearchText {
+    let (root, _) = crate::structure::parse_limited(raw);
+    let header_block = slice(raw, root.header_start, root.body_start);
+    let mut headers = String::new();
+    for f in header_fields_iter(header_block) {
+        headers.push_str(&format!(
+            "{}: {}\n",
+            String::from_utf8_lossy(f.name),
+            decode_header(f.value)
+        ));
+    }
+    headers = headers.to_lowercase();
+    headers.push('\n');
+    headers.push_str(&String::from_utf8_lossy(header_block).to_lowercase());
+    let mut body = String::new();
+    root.walk(&mut |p| {
+        if matches!(p.kind, PartKind::Leaf) && p.is_text() {
+            body.push_str(&part_text(raw, p).to_lowercase());
+            body.push('\n');
+        }
+    });
+    body.push_str(&String::from_utf8_lossy(slice(raw, root.body_start, root.end)).to_lowercase());
+    SearchText { headers, body }
+}
+
 /// Text for case-insensitive substring SEARCH; both fields are lowercased
 /// with `str::to_lowercase`, so callers lowercase the needle the same way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +80,8 @@ struct Capped {
 
 impl Capped {
     fn push(&mut self, text: &str) {
-        let room = MAX_SEARCH_TEXT.saturating_sub(self.s.len());
+        // One byte stays for the CAPPED marker.
+        let room = (MAX_SEARCH_TEXT - 1).saturating_sub(self.s.len());
         if text.len() <= room {
             self.s.push_str(text);
             return;
@@ -50,7 +94,16 @@ impl Capped {
     }
 
     fn full(&self) -> bool {
-        self.s.len() >= MAX_SEARCH_TEXT
+        self.s.len() + 4 > MAX_SEARCH_TEXT
+    }
+
+    /// The text, marked when it was cut (or `limited` says the parts did
+    /// not reach all of the message).
+    fn finish(mut self, cut: bool, limited: bool) -> String {
+        if cut || limited || self.full() {
+            self.s.push(CAPPED);
+        }
+        self.s
     }
 }
 
@@ -168,10 +221,12 @@ fn part_text(raw: &[u8], part: &Part) -> String {
     }
 }
 
-pub(crate) fn build(raw: &[u8], root: &Part, header_block: &[u8]) -> SearchText {
+pub(crate) fn build(raw: &[u8], root: &Part, header_block: &[u8], limited: bool) -> SearchText {
     let mut headers = Capped { s: String::new() };
+    let mut headers_cut = false;
     for f in header_fields_iter(header_block) {
         if headers.full() {
+            headers_cut = true;
             break;
         }
         let line = format!(
@@ -183,8 +238,13 @@ pub(crate) fn build(raw: &[u8], root: &Part, header_block: &[u8]) -> SearchText 
     }
 
     let mut body = Capped { s: String::new() };
+    let mut body_cut = false;
     root.walk(&mut |p| {
-        if body.full() || !matches!(p.kind, PartKind::Leaf) || !p.is_text() {
+        if !matches!(p.kind, PartKind::Leaf) || !p.is_text() {
+            return;
+        }
+        if body.full() {
+            body_cut = true;
             return;
         }
         if !body.s.is_empty() {
@@ -194,8 +254,8 @@ pub(crate) fn build(raw: &[u8], root: &Part, header_block: &[u8]) -> SearchText 
     });
 
     SearchText {
-        headers: headers.s,
-        body: body.s,
+        headers: headers.finish(headers_cut, false),
+        body: body.finish(body_cut, limited),
     }
 }
 
@@ -242,13 +302,54 @@ mod tests {
 
     #[test]
     fn cap_cuts_on_char_boundary() {
+        // One byte of the cap is kept for the marker.
         let mut c = Capped {
-            s: "a".repeat(MAX_SEARCH_TEXT - 1),
+            s: "a".repeat(MAX_SEARCH_TEXT - 2),
         };
         c.push("é");
-        assert_eq!(c.s.len(), MAX_SEARCH_TEXT - 1);
+        assert_eq!(c.s.len(), MAX_SEARCH_TEXT - 2);
         c.push("b");
-        assert_eq!(c.s.len(), MAX_SEARCH_TEXT);
+        assert_eq!(c.s.len(), MAX_SEARCH_TEXT - 1);
         assert!(c.full());
+        let text = c.finish(true, false);
+        assert_eq!(text.len(), MAX_SEARCH_TEXT);
+        assert!(is_capped(&text));
+    }
+
+    fn message_with_body(body: &str) -> Vec<u8> {
+        format!("Subject: big\r\nContent-Type: text/plain\r\n\r\n{body}").into_bytes()
+    }
+
+    #[test]
+    fn text_past_the_cap_is_marked_and_found_uncapped() {
+        let body = format!(
+            "{}\r\nneedle at the end\r\n",
+            "filler line\r\n".repeat(200_000)
+        );
+        let raw = message_with_body(&body);
+        let parsed = crate::parse(&raw);
+        assert!(parsed.search.body.len() <= MAX_SEARCH_TEXT);
+        assert!(is_capped(&parsed.search.body));
+        assert!(!parsed.search.body.contains("needle"));
+        assert!(!is_capped(&parsed.search.headers));
+        assert!(uncapped(&raw).body.contains("needle at the end"));
+        // A small message is not marked.
+        let small = crate::parse(&message_with_body("just this\r\n"));
+        assert!(!is_capped(&small.search.body));
+        assert!(!small.search.body.contains(CAPPED));
+    }
+
+    #[test]
+    fn text_past_the_nesting_limit_is_marked_and_found_uncapped() {
+        // message/rfc822 inside message/rfc822, deeper than the parser goes.
+        let mut raw =
+            "Subject: deep\r\nContent-Type: text/plain\r\n\r\nthe deep needle\r\n".to_string();
+        for i in 0..(crate::structure::MAX_DEPTH + 3) {
+            raw = format!("Subject: level {i}\r\nContent-Type: message/rfc822\r\n\r\n{raw}");
+        }
+        let parsed = crate::parse(raw.as_bytes());
+        assert!(!parsed.search.body.contains("deep needle"));
+        assert!(is_capped(&parsed.search.body));
+        assert!(uncapped(raw.as_bytes()).body.contains("the deep needle"));
     }
 }

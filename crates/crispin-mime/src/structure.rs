@@ -35,12 +35,21 @@ enum Default {
     MessageRfc822,
 }
 
+#[cfg(test)]
 pub(crate) fn parse_message(raw: &[u8]) -> Part {
+    parse_limited(raw).0
+}
+
+/// The message's parts, and whether a limit ([`MAX_PARTS`], [`MAX_DEPTH`])
+/// left some of it unparsed (its text is then not all in the parts).
+pub(crate) fn parse_limited(raw: &[u8]) -> (Part, bool) {
     let mut s = Splitter {
         raw,
         parts_left: MAX_PARTS,
+        limited: false,
     };
-    s.part(0, raw.len(), Default::TextPlain, 0)
+    let root = s.part(0, raw.len(), Default::TextPlain, 0);
+    (root, s.limited)
 }
 
 /// The MIME fields of one header block.
@@ -122,6 +131,8 @@ fn transfer_encoding_is_identity(enc: &[u8]) -> bool {
 struct Splitter<'a> {
     raw: &'a [u8],
     parts_left: usize,
+    /// A limit stopped the parse somewhere.
+    limited: bool,
 }
 
 impl Splitter<'_> {
@@ -157,6 +168,9 @@ impl Splitter<'_> {
             && (content_subtype.eq_ignore_ascii_case(b"rfc822")
                 || content_subtype.eq_ignore_ascii_case(b"global"));
         let can_nest = depth < MAX_DEPTH;
+        if !can_nest && (is_multipart || is_message) {
+            self.limited = true;
+        }
 
         let kind = if is_multipart && can_nest {
             let boundary = params
@@ -242,12 +256,17 @@ impl Splitter<'_> {
                 if let Some(s) = current.take() {
                     ranges.push((s, before.max(s)));
                 }
-                if close || self.parts_left == 0 {
+                if self.parts_left == 0 {
+                    self.limited = true;
+                    return ranges;
+                }
+                if close {
                     return ranges;
                 }
                 current = Some(next);
                 self.parts_left -= 1;
                 if self.parts_left == 0 {
+                    self.limited = true;
                     break;
                 }
             }

@@ -122,6 +122,10 @@ pub enum StoreError {
     AccountExists,
     #[error("message too large")]
     TooLarge,
+    /// The write would give the mailbox more than [`MAX_KEYWORDS`]
+    /// keywords; nothing was written.
+    #[error("too many keywords in the mailbox")]
+    TooManyKeywords,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The disk (or the file system's quota) is full: nothing was
@@ -150,6 +154,12 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Keywords a mailbox may have (each SELECT lists them all in FLAGS and
+/// PERMANENTFLAGS; Cyrus allows 128): a write that would add more is
+/// refused (`NO [LIMIT]`), so that one client cannot make every other
+/// client's SELECT of the mailbox send megabytes.
+pub const MAX_KEYWORDS: usize = 256;
+
 impl StoreError {
     /// This error as each write of a failed shared commit reports it: the
     /// kinds a caller acts on are kept, the rest become text.
@@ -158,6 +168,7 @@ impl StoreError {
             StoreError::Full => StoreError::Full,
             StoreError::NoMailbox => StoreError::NoMailbox,
             StoreError::TooLarge => StoreError::TooLarge,
+            StoreError::TooManyKeywords => StoreError::TooManyKeywords,
             e => StoreError::Other(e.to_string()),
         }
     }

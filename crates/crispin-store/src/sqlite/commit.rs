@@ -272,6 +272,9 @@ fn add_keywords(
     if list.keywords.len() == before {
         return Ok(None);
     }
+    if list.keywords.len() > crate::MAX_KEYWORDS {
+        return Err(StoreError::TooManyKeywords);
+    }
     c.prepare_cached("UPDATE mailboxes SET keywords = ? WHERE account_id = ? AND mailbox_id = ?")?
         .execute(params![list.keywords_text(), account.0, mailbox.0])?;
     Ok(Some(list.keywords))

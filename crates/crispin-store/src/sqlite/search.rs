@@ -11,6 +11,42 @@ use crate::types::*;
 use rusqlite::params;
 use std::sync::Arc;
 
+/// For a message whose stored search text was cut (or whose structure
+/// went past the parser's limits): the query against the whole message,
+/// decoded again now, so that the caps never turn a match into no match.
+/// Rare, and as costly as the message is large.
+fn matches_uncapped(
+    c: &rusqlite::Connection,
+    files: &super::blob::BlobFiles,
+    account: AccountId,
+    query: &Query,
+    row: &search::Row<'_>,
+) -> Result<bool> {
+    use rusqlite::OptionalExtension;
+    let inline: Option<Vec<u8>> = c
+        .prepare_cached("SELECT data FROM blob_data WHERE account_id = ? AND hash = ?")?
+        .query_row(params![account.0, row.hash], |r| r.get(0))
+        .optional()?;
+    let raw = match inline {
+        Some(raw) => raw,
+        None => match files.read_range(account, row.hash, 0, u64::MAX) {
+            Ok(raw) => raw,
+            // Expunged since the scan began: it no longer matches anything.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let text = crispin_mime::uncapped(&raw);
+    Ok(search::matches(
+        query,
+        &search::Row {
+            headers: &text.headers,
+            body: &text.body,
+            ..*row
+        },
+    ))
+}
+
 impl SqliteStore {
     /// Answers HEADER keys, and the header half of TEXT keys, of three
     /// characters or more from the trigram index over headers, as exact
@@ -115,6 +151,7 @@ impl SqliteStore {
                 .collect());
         }
         let query = query.clone();
+        let files = self.blobs.clone();
         self.readers
             .scan(move |c| {
                 let mut q = c.prepare_cached(
@@ -143,7 +180,11 @@ impl SqliteStore {
                         headers: text(r, 7)?,
                         body: text(r, 8)?,
                     };
-                    if search::matches(&query, &row) {
+                    let capped = (body && crispin_mime::is_capped(row.body))
+                        || (headers && crispin_mime::is_capped(row.headers));
+                    if search::matches(&query, &row)
+                        || (capped && matches_uncapped(c, &files, account, &query, &row)?)
+                    {
                         out.push(row.uid);
                     }
                 }

@@ -91,6 +91,8 @@ macro_rules! conformance_suite {
             concurrent_writers_lose_nothing,
             queued_appends_get_uids_in_queue_order,
             search_by_header_and_flags,
+            search_is_not_cut_short_by_text_caps,
+            keywords_per_mailbox_are_capped,
             mailboxes_create_list_delete_subscribe,
             append_keeps_bytes_date_and_flags,
             recent_goes_to_one_claimer,
@@ -2008,6 +2010,128 @@ pub async fn queued_appends_get_uids_in_queue_order(fresh: impl Fn() -> Fresh) {
 /// SEARCH through [`Query`] (as the session passes it: normalized): header
 /// substrings in any case, flags, keywords and their combinations, UIDs
 /// ascending; results follow later flag changes and expunges.
+/// A mailbox holds at most MAX_KEYWORDS keywords: STORE, APPEND and COPY
+/// that would add more fail with TooManyKeywords and change nothing;
+/// keywords it already has stay usable.
+pub async fn keywords_per_mailbox_are_capped(fresh: impl Fn() -> Fresh) {
+    let (store, _guard) = fresh().await;
+    let s = &*store;
+    let (a, inbox) = account(s, "alice").await;
+    let other = s.create_mailbox(a, "Other", None).await.unwrap();
+    let m = append(s, a, inbox, "m", Flags::default()).await.uid;
+    let names: Vec<String> = (0..crispin_store::MAX_KEYWORDS)
+        .map(|i| format!("k{i}"))
+        .collect();
+    let all = Flags {
+        system: 0,
+        keywords: names.clone(),
+    };
+    s.store_flags(a, inbox, &[m], FlagOp::Add, &all)
+        .await
+        .unwrap();
+    let before = s.status(a, inbox).await.unwrap();
+    let over = s
+        .store_flags(a, inbox, &[m], FlagOp::Add, &fl(0, &["one-too-many"]))
+        .await;
+    assert!(
+        matches!(over, Err(StoreError::TooManyKeywords)),
+        "STORE: {over:?}"
+    );
+    let appended = s
+        .append(
+            a,
+            inbox,
+            new_message(mail("n", "x"), fl(0, &["one-too-many"])),
+        )
+        .await;
+    assert!(
+        matches!(appended, Err(StoreError::TooManyKeywords)),
+        "APPEND: {appended:?}"
+    );
+    let after = s.status(a, inbox).await.unwrap();
+    assert_eq!(
+        (after.messages, after.highest_modseq),
+        (before.messages, before.highest_modseq),
+        "refused writes change nothing"
+    );
+    // Known keywords (any case) still work.
+    s.store_flags(a, inbox, &[m], FlagOp::Replace, &fl(0, &["K7"]))
+        .await
+        .unwrap();
+    // Another mailbox has its own budget; a COPY that would overflow it
+    // fails as a whole.
+    let o = append(s, a, other, "o", fl(0, &["elsewhere"])).await.uid;
+    s.store_flags(a, inbox, &[m], FlagOp::Add, &all)
+        .await
+        .unwrap();
+    let copied = s.copy(a, inbox, &[m], other, false).await;
+    assert!(
+        matches!(copied, Err(StoreError::TooManyKeywords)),
+        "COPY: {copied:?}"
+    );
+    assert_eq!(s.snapshot(a, other).await.unwrap().uids, vec![o]);
+}
+
+/// SEARCH BODY/TEXT find what lies beyond the text kept for search (2 MiB
+/// of decoded text, the parser's nesting limit): the cap is the store's
+/// shortcut, never a "no match".
+pub async fn search_is_not_cut_short_by_text_caps(fresh: impl Fn() -> Fresh) {
+    let (store, _guard) = fresh().await;
+    let s = &*store;
+    let (a, inbox) = account(s, "alice").await;
+    let long = format!(
+        "Subject: long\r\n\r\n{}needle past the cap\r\n",
+        "filler text line\r\n".repeat(150_000)
+    );
+    let mut deep =
+        "Subject: inner\r\nContent-Type: text/plain\r\n\r\nthe deep needle\r\n".to_string();
+    for i in 0..40 {
+        deep = format!("Subject: level {i}\r\nContent-Type: message/rfc822\r\n\r\n{deep}");
+    }
+    let short = append_bytes(
+        s,
+        a,
+        inbox,
+        mail("short", "nothing here"),
+        Flags::default(),
+        false,
+    )
+    .await
+    .uid;
+    let long = append_bytes(s, a, inbox, long.into_bytes(), Flags::default(), false)
+        .await
+        .uid;
+    let deep = append_bytes(s, a, inbox, deep.into_bytes(), Flags::default(), false)
+        .await
+        .uid;
+    let q = |q: Query| async move { s.search(a, inbox, &q.normalized()).await.unwrap() };
+    assert_eq!(
+        q(Query::Body("NEEDLE PAST".into())).await,
+        vec![long],
+        "BODY past 2 MiB of text"
+    );
+    assert_eq!(
+        q(Query::Text("needle past the cap".into())).await,
+        vec![long],
+        "TEXT past 2 MiB of text"
+    );
+    assert_eq!(
+        q(Query::Body("deep needle".into())).await,
+        vec![deep],
+        "BODY past the nesting limit"
+    );
+    assert_eq!(
+        q(Query::Body("filler text".into())).await,
+        vec![long],
+        "text before the cap as before"
+    );
+    assert!(
+        q(Query::Body("absent".into())).await.is_empty(),
+        "no false hit"
+    );
+    let _ = short;
+}
+
 pub async fn search_by_header_and_flags(fresh: impl Fn() -> Fresh) {
     let (store, _guard) = fresh().await;
     let s = &*store;
