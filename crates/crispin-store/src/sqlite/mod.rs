@@ -243,28 +243,6 @@ impl SqliteStore {
         .ok_or(StoreError::NoMailbox)?;
         Ok(w.clamp(1, u32::MAX as i64) as u32)
     }
-
-    async fn mailbox_keywords(
-        conn: &mut sqlx::SqliteConnection,
-        account: AccountId,
-        mailbox: MailboxId,
-    ) -> Result<(Vec<String>, u64, u32, u32)> {
-        let row = sqlx::query(
-            "SELECT keywords, highest_modseq, uid_validity, uid_next FROM mailboxes
-             WHERE account_id = ? AND mailbox_id = ?",
-        )
-        .bind(account.0)
-        .bind(mailbox.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NoMailbox)?;
-        Ok((
-            Flags::from_parts(0, row.get::<&str, _>(0)).keywords,
-            row.get::<i64, _>(1) as u64,
-            row.get::<i64, _>(2) as u32,
-            row.get::<i64, _>(3) as u32,
-        ))
-    }
 }
 
 /// A text column borrowed from the row, without a copy.
@@ -517,49 +495,72 @@ impl Store for SqliteStore {
         if !fresh && let Some(changes) = self.notes.log.since(account, mailbox, modseq) {
             return Ok(changes);
         }
-        let mut tx = self.reader.begin().await?;
-        let (keywords, highest_modseq, _, _) =
-            Self::mailbox_keywords(&mut tx, account, mailbox).await?;
-        let mut changes = Changes {
-            highest_modseq,
-            keywords: Some(keywords),
-            ..Changes::default()
-        };
-        if highest_modseq > modseq {
-            let rows = sqlx::query(
-                "SELECT uid, flags, keywords, modseq FROM messages
-                 WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid",
-            )
-            .bind(account.0)
-            .bind(mailbox.0)
-            .bind(modseq as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-            changes.updated = rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.get::<i64, _>(0) as u32,
-                        Flags::from_parts(r.get(1), r.get::<&str, _>(2)),
-                        r.get::<i64, _>(3) as u64,
-                    )
-                })
-                .collect();
-            changes.expunged = sqlx::query_scalar::<_, i64>(
-                "SELECT uid FROM expunged WHERE account_id = ? AND mailbox_id = ? AND modseq > ?
-                 ORDER BY uid",
-            )
-            .bind(account.0)
-            .bind(mailbox.0)
-            .bind(modseq as i64)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|u| u as u32)
-            .collect();
+        // NOOP/CHECK must see other processes' commits at once, a beat
+        // before their notice reaches the server: the log answers when the
+        // database's HIGHESTMODSEQ (one indexed row) says it is current.
+        let hears_all = self
+            .notes
+            .hears_all
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if fresh
+            && hears_all
+            && let Some(changes) = self.notes.log.since(account, mailbox, modseq)
+        {
+            let stored: Option<i64> = self.readers.now(|c| {
+                Ok(c.prepare_cached(
+                    "SELECT highest_modseq FROM mailboxes WHERE account_id = ? AND mailbox_id = ?",
+                )?
+                .query_row(params![account.0, mailbox.0], |r| r.get(0))
+                .optional()?)
+            })?;
+            if stored.is_some_and(|m| m as u64 <= changes.highest_modseq) {
+                return Ok(changes);
+            }
         }
-        tx.commit().await?;
-        Ok(changes)
+        // In place on a pooled reader, in one read transaction: behind
+        // sqlx's queue a NOOP waited for every FETCH before it.
+        self.readers.now(|c| {
+            let tx = c.unchecked_transaction()?;
+            let (keywords, highest_modseq): (String, i64) = tx
+                .prepare_cached(
+                    "SELECT keywords, highest_modseq FROM mailboxes
+                     WHERE account_id = ? AND mailbox_id = ?",
+                )?
+                .query_row(params![account.0, mailbox.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?
+                .ok_or(StoreError::NoMailbox)?;
+            let highest_modseq = highest_modseq as u64;
+            let mut changes = Changes {
+                highest_modseq,
+                keywords: Some(Flags::from_parts(0, &keywords).keywords),
+                ..Changes::default()
+            };
+            if highest_modseq > modseq {
+                let mut q = tx.prepare_cached(
+                    "SELECT uid, flags, keywords, modseq FROM messages
+                     WHERE account_id = ? AND mailbox_id = ? AND modseq > ? ORDER BY uid",
+                )?;
+                let mut rows = q.query(params![account.0, mailbox.0, modseq as i64])?;
+                while let Some(r) = rows.next()? {
+                    changes.updated.push((
+                        r.get::<_, i64>(0)? as u32,
+                        Flags::from_parts(r.get(1)?, text(r, 2)?),
+                        r.get::<_, i64>(3)? as u64,
+                    ));
+                }
+                let mut q = tx.prepare_cached(
+                    "SELECT uid FROM expunged WHERE account_id = ? AND mailbox_id = ? AND modseq > ?
+                     ORDER BY uid",
+                )?;
+                let mut rows = q.query(params![account.0, mailbox.0, modseq as i64])?;
+                while let Some(r) = rows.next()? {
+                    changes.expunged.push(r.get::<_, i64>(0)? as u32);
+                }
+            }
+            Ok(changes)
+        })
     }
 
     async fn claim_recent(
