@@ -13,6 +13,7 @@ mod lmtp;
 mod load;
 mod mixed;
 mod procmem;
+mod poll;
 mod soak;
 mod stats;
 mod stress;
@@ -116,6 +117,15 @@ enum Command {
         /// Write the samples here as JSON (for bench/plot_soak.py).
         #[arg(long)]
         series: Option<PathBuf>,
+    },
+    /// Many sessions on one mailbox polling with NOOP while writing flags.
+    Poll {
+        #[arg(long, default_value_t = 200)]
+        sessions: usize,
+        #[arg(long, default_value = "poll")]
+        user: String,
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
     },
     /// A burst of logins, and the server's anonymous memory afterwards.
     Logins {
@@ -247,6 +257,7 @@ async fn main() {
         Command::Mixed { .. } => "mixed",
         Command::Stress { .. } => "stress",
         Command::Soak { .. } => "soak",
+        Command::Poll { .. } => "poll",
         Command::Logins { .. } => "logins",
         Command::Load { .. } => "load",
         Command::Bigmailbox { .. } => "bigmailbox",
@@ -337,6 +348,19 @@ async fn run(command: &Command, t: &Target, seed: u64, report: &mut Report) -> R
                 seed,
             };
             soak::run(t, &o, report).await
+        }
+        Command::Poll {
+            sessions,
+            user,
+            duration,
+        } => {
+            let o = poll::PollOpts {
+                sessions: *sessions,
+                user: user.clone(),
+                duration: secs(*duration),
+                seed,
+            };
+            poll::run(t, &o, report).await
         }
         Command::Logins {
             count,
