@@ -1,7 +1,7 @@
 //! FETCH: metadata comes from what ingest stored (never a re-parse);
 //! body sections are byte ranges of the stored message, streamed.
 
-use crate::selected::Msg;
+use crate::selected::{Msg, Selected};
 use crate::session::{Session, Status, store_error};
 use crispin_proto::response::write_literal_header;
 use crispin_proto::{FetchAttr, Section, SectionText, SequenceSet};
@@ -209,13 +209,11 @@ fn section_source(rec: &MessageRecord, section: &Section, exact_fields: bool) ->
 impl Session {
     pub(crate) async fn fetch(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         mut items: Vec<FetchAttr>,
     ) -> io::Result<Status> {
-        let Some(sel) = &self.selected else {
-            return Ok(Status::bad("No mailbox selected"));
-        };
         let msgs = match sel.resolve(set, uid) {
             Ok(m) => m,
             Err(e) => return Ok(Status::bad(e)),
@@ -228,7 +226,7 @@ impl Session {
         let with_flags_item = items.contains(&FetchAttr::Flags);
         let plan = Plan::new(items, &need);
         let mailbox = sel.info.id;
-        let account = self.account_id();
+        let account = sel.account;
         // The next batch is read from the store (in a task of its own)
         // while this one is being written out, so database and formatting
         // work overlap on big FETCHes; the first is read right here.
@@ -269,9 +267,7 @@ impl Session {
                         .await
                     {
                         Ok(r) => {
-                            if let Some(sel) = self.selected.as_mut() {
-                                sel.own_change(r.modseq);
-                            }
+                            sel.own_change(r.modseq);
                             // Records and changes both come in UID order.
                             for (u, f) in r.changed {
                                 if let Ok(i) = records.binary_search_by_key(&u, |x| x.uid) {
@@ -285,11 +281,11 @@ impl Session {
                 }
             }
             for rec in &records {
-                let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(rec.uid)) else {
+                let Some(seq) = sel.seq_of(rec.uid) else {
                     continue;
                 };
                 let with_flags = newly_seen.binary_search(&rec.uid).is_ok() && !with_flags_item;
-                self.write_fetch(seq, rec, &plan, with_flags).await?;
+                self.write_fetch(sel, seq, rec, &plan, with_flags).await?;
                 self.conn.flush_if_large().await?;
             }
             if let Some(task) = next {
@@ -305,6 +301,7 @@ impl Session {
 
     async fn write_fetch(
         &mut self,
+        sel: &Selected,
         seq: u32,
         rec: &MessageRecord,
         plan: &Plan,
@@ -326,7 +323,7 @@ impl Session {
                 FetchAttr::Uid => {
                     let _ = write!(out, "UID {}", rec.uid);
                 }
-                FetchAttr::Flags => self.write_flags_item(rec),
+                FetchAttr::Flags => sel.write_msg_flags(out, rec.uid, &rec.flags),
                 FetchAttr::InternalDate => {
                     let _ = write!(
                         out,
@@ -361,7 +358,7 @@ impl Session {
                 }
                 FetchAttr::Rfc822 => {
                     out.extend_from_slice(b"RFC822 ");
-                    self.write_source(rec, Source::Range(0, rec.size), None)
+                    self.write_source(sel.account, rec, Source::Range(0, rec.size), None)
                         .await?;
                 }
                 FetchAttr::Rfc822Header => {
@@ -371,40 +368,37 @@ impl Session {
                         .as_deref()
                         .map(<[u8]>::to_vec)
                         .unwrap_or_default();
-                    self.write_source(rec, Source::Bytes(header), None).await?;
+                    self.write_source(sel.account, rec, Source::Bytes(header), None)
+                        .await?;
                 }
                 FetchAttr::Rfc822Text => {
                     out.extend_from_slice(b"RFC822.TEXT ");
                     let start = rec.meta.as_ref().map_or(0, |m| m.root.body_start);
-                    self.write_source(rec, Source::Range(u64::from(start), rec.size), None)
-                        .await?;
+                    let source = Source::Range(u64::from(start), rec.size);
+                    self.write_source(sel.account, rec, source, None).await?;
                 }
                 FetchAttr::BodySection {
                     section, partial, ..
                 } => {
                     out.extend_from_slice(label.as_bytes());
                     let source = section_source(rec, section, plan.exact_fields);
-                    self.write_source(rec, source, *partial).await?;
+                    self.write_source(sel.account, rec, source, *partial)
+                        .await?;
                 }
             }
         }
         if extra_flags {
             sep(&mut self.conn.out);
-            self.write_flags_item(rec);
+            sel.write_msg_flags(&mut self.conn.out, rec.uid, &rec.flags);
         }
         self.conn.out.extend_from_slice(b")\r\n");
         Ok(())
     }
 
-    fn write_flags_item(&mut self, rec: &MessageRecord) {
-        if let Some(sel) = &self.selected {
-            sel.write_msg_flags(&mut self.conn.out, rec.uid, &rec.flags);
-        }
-    }
-
     /// Writes a section's bytes as a literal (or NIL), applying a partial.
     async fn write_source(
         &mut self,
+        account: crispin_store::AccountId,
         rec: &MessageRecord,
         source: Source,
         partial: Option<(u32, u32)>,
@@ -416,7 +410,6 @@ impl Session {
                 (start, u64::from(count).min(len - start))
             }
         };
-        let account = self.account_id();
         match source {
             Source::Nil => self.conn.out.extend_from_slice(b"NIL"),
             Source::Bytes(bytes) => self.write_bytes(&bytes, clip(bytes.len() as u64)),
@@ -431,7 +424,8 @@ impl Session {
                     .read(account, rec, start, end.saturating_sub(start))
                     .await?;
                 let bytes = header_fields(&block, not, &fields);
-                return Box::pin(self.write_source(rec, Source::Bytes(bytes), partial)).await;
+                return Box::pin(self.write_source(account, rec, Source::Bytes(bytes), partial))
+                    .await;
             }
             Source::Range(a, b) => {
                 let b = b.min(rec.size);

@@ -1,23 +1,30 @@
 //! IDLE (RFC 2177): wait on the change feed and report changes as they
 //! are committed, until the client sends DONE.
 
-use crate::selected::SyncError;
+use crate::selected::{Selected, SyncError};
 use crate::session::{Session, Status};
 use crispin_proto::FrameError;
 use std::io;
 use tokio::time::{Instant, sleep_until};
 
 impl Session {
-    pub(crate) async fn idle(&mut self) -> io::Result<Option<Status>> {
+    /// IDLE, in the selected state with `selected`, or in the
+    /// authenticated state, where it only waits for DONE.
+    pub(crate) async fn idle(
+        &mut self,
+        mut selected: Option<&mut Selected>,
+    ) -> io::Result<Option<Status>> {
         // Report what is already pending, then start waiting.
-        if let Err(e) = self.sync(true, true).await {
+        if let Some(sel) = selected.as_deref_mut()
+            && let Err(e) = self.sync(sel, true, true).await
+        {
             return self.idle_sync_failed(e).await;
         }
         self.conn.out.extend_from_slice(b"+ idling\r\n");
         self.conn.flush().await?;
         let config = self.config.clone();
         let shutdown = self.ctx.shutdown.clone();
-        let mut watch = self.selected.as_ref().map(|s| s.watch.clone());
+        let mut watch = selected.as_ref().map(|s| s.watch.clone());
         // The timers live across wake-ups: with thousands of idlers woken
         // by one delivery, re-arming three timers per wake-up is real work.
         let keepalive = sleep_until(Instant::now() + config.idle_keepalive);
@@ -50,14 +57,18 @@ impl Session {
                     if !ok {
                         watch = None;
                     }
-                    if let Err(e) = self.sync(true, false).await {
+                    if let Some(sel) = selected.as_deref_mut()
+                        && let Err(e) = self.sync(sel, true, false).await
+                    {
                         return self.idle_sync_failed(e).await;
                     }
                     self.conn.flush().await?;
                 }
                 _ = &mut recheck => {
                     recheck.as_mut().reset(Instant::now() + config.idle_recheck);
-                    if let Err(e) = self.sync(true, true).await {
+                    if let Some(sel) = selected.as_deref_mut()
+                        && let Err(e) = self.sync(sel, true, true).await
+                    {
                         return self.idle_sync_failed(e).await;
                     }
                     self.conn.flush().await?;

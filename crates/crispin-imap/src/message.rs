@@ -1,10 +1,11 @@
 //! Commands that change messages: APPEND, STORE, COPY/MOVE, EXPUNGE and
 //! CLOSE/UNSELECT.
 
+use crate::selected::Selected;
 use crate::session::{Session, Status, store_error};
 use crispin_proto::sequence::compact_set;
 use crispin_proto::{Flag, Literal, RawMailbox, SequenceSet, StoreMode};
-use crispin_store::{FlagOp, Flags, MessageData, NewMessage, StoreError};
+use crispin_store::{AccountId, FlagOp, Flags, MessageData, NewMessage, StoreError};
 use std::io::Write as _;
 
 /// Turns client flags into stored flags; `\Recent` cannot be set and is
@@ -22,12 +23,16 @@ pub(crate) fn parse_flags(flags: &[Flag]) -> Result<Flags, Status> {
 impl Session {
     pub(crate) async fn append(
         &mut self,
+        account: AccountId,
         raw: &RawMailbox,
         flags: Vec<Flag>,
         date: Option<chrono::DateTime<chrono::FixedOffset>>,
         message: Literal,
     ) -> Status {
-        match self.prepare_append(raw, flags, date, message).await {
+        match self
+            .prepare_append(account, raw, flags, date, message)
+            .await
+        {
             Ok(append) => append.await,
             Err(status) => status,
         }
@@ -38,6 +43,7 @@ impl Session {
     /// alongside others.
     pub(crate) async fn prepare_append(
         &mut self,
+        account: AccountId,
         raw: &RawMailbox,
         flags: Vec<Flag>,
         date: Option<chrono::DateTime<chrono::FixedOffset>>,
@@ -47,7 +53,7 @@ impl Session {
         if message.is_empty() {
             return Err(Status::no("Cannot append an empty message"));
         }
-        let info = match self.lookup(raw).await {
+        let info = match self.lookup(account, raw).await {
             Ok(i) => i,
             Err(Status::No(_)) => return Err(Status::no("[TRYCREATE] No such mailbox")),
             Err(s) => return Err(s),
@@ -68,7 +74,7 @@ impl Session {
         let done = self
             .ctx
             .store
-            .append_queued(self.account_id(), info.id, new)
+            .append_queued(account, info.id, new)
             .await
             .map_err(store_error)?;
         Ok(async move {
@@ -84,15 +90,13 @@ impl Session {
 
     pub(crate) async fn store(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         mode: StoreMode,
         silent: bool,
         flags: Vec<Flag>,
     ) -> Status {
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
-        };
         if sel.read_only {
             return Status::no("[READ-ONLY] The mailbox is read-only");
         }
@@ -113,14 +117,11 @@ impl Session {
         let result = match self
             .ctx
             .store
-            .store_flags(self.account_id(), sel.info.id, &uids, op, &change)
+            .store_flags(sel.account, sel.info.id, &uids, op, &change)
             .await
         {
             Ok(r) => r,
             Err(e) => return store_error(e),
-        };
-        let Some(sel) = self.selected.as_mut() else {
-            return Status::bad("No mailbox selected");
         };
         if result.keywords_changed {
             for k in &change.keywords {
@@ -152,15 +153,13 @@ impl Session {
 
     pub(crate) async fn copy(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         raw: &RawMailbox,
         is_move: bool,
     ) -> Status {
         let word = if is_move { "MOVE" } else { "COPY" };
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
-        };
         if is_move && sel.read_only {
             return Status::no("[READ-ONLY] The mailbox is read-only");
         }
@@ -169,7 +168,7 @@ impl Session {
             Err(e) => return Status::bad(e),
         };
         let source = sel.info.id;
-        let dest = match self.lookup(raw).await {
+        let dest = match self.lookup(sel.account, raw).await {
             Ok(i) => i,
             Err(Status::No(_)) => return Status::no("[TRYCREATE] No such mailbox"),
             Err(s) => return s,
@@ -181,7 +180,7 @@ impl Session {
         let result = match self
             .ctx
             .store
-            .copy(self.account_id(), source, &uids, dest.id, is_move)
+            .copy(sel.account, source, &uids, dest.id, is_move)
             .await
         {
             Ok(r) => r,
@@ -203,20 +202,19 @@ impl Session {
         }
         // RFC 6851: COPYUID comes untagged, before the EXPUNGEs.
         self.untagged(&format!("OK [{code}] Moved"));
-        if let Some(sel) = self.selected.as_mut() {
-            for uid in src.iter().rev() {
-                if let Some(seq) = sel.remove(*uid) {
-                    let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
-                }
+        for uid in src.iter().rev() {
+            if let Some(seq) = sel.remove(*uid) {
+                let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
             }
         }
         Status::ok("MOVE completed")
     }
 
-    pub(crate) async fn expunge(&mut self, uids: Option<&SequenceSet>) -> Status {
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
-        };
+    pub(crate) async fn expunge(
+        &mut self,
+        sel: &mut Selected,
+        uids: Option<&SequenceSet>,
+    ) -> Status {
         if sel.read_only {
             return Status::no("[READ-ONLY] The mailbox is read-only");
         }
@@ -225,34 +223,25 @@ impl Session {
         let gone = match self
             .ctx
             .store
-            .expunge(self.account_id(), mailbox, only.as_deref())
+            .expunge(sel.account, mailbox, only.as_deref())
             .await
         {
             Ok(g) => g,
             Err(e) => return store_error(e),
         };
-        if let Some(sel) = self.selected.as_mut() {
-            for uid in gone.iter().rev() {
-                if let Some(seq) = sel.remove(*uid) {
-                    let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
-                }
+        for uid in gone.iter().rev() {
+            if let Some(seq) = sel.remove(*uid) {
+                let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
             }
         }
         Status::ok("EXPUNGE completed")
     }
 
-    /// CLOSE (which expunges silently) and UNSELECT.
-    pub(crate) async fn close(&mut self, expunge: bool) -> Status {
-        let Some(sel) = self.selected.take() else {
-            return Status::bad("No mailbox selected");
-        };
+    /// CLOSE (which expunges silently) and UNSELECT; the session has
+    /// already left the selected state.
+    pub(crate) async fn close(&mut self, sel: Selected, expunge: bool) -> Status {
         if expunge && !sel.read_only {
-            match self
-                .ctx
-                .store
-                .expunge(self.account_id(), sel.info.id, None)
-                .await
-            {
+            match self.ctx.store.expunge(sel.account, sel.info.id, None).await {
                 Ok(_) | Err(StoreError::NoMailbox) => {}
                 Err(e) => return store_error(e),
             }

@@ -74,6 +74,7 @@ fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
 impl Session {
     pub(crate) async fn search(
         &mut self,
+        sel: &mut Selected,
         tag: &str,
         uid: bool,
         charset: Option<String>,
@@ -86,9 +87,6 @@ impl Session {
         {
             return Status::no("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
         }
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
-        };
         let query = match to_query(criteria, sel) {
             Ok(q) => q.normalized(),
             Err(e) => return Status::bad(e),
@@ -96,14 +94,11 @@ impl Session {
         let found = match self
             .ctx
             .store
-            .search(self.account_id(), sel.info.id, &query)
+            .search(sel.account, sel.info.id, &query)
             .await
         {
             Ok(f) => f,
             Err(e) => return store_error(e),
-        };
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
         };
         // Only messages the client knows about can be reported.
         let nums: Vec<u32> = found

@@ -7,13 +7,15 @@
 
 use crate::session::Session;
 use crispin_proto::SequenceSet;
-use crispin_store::{Flags, MailboxInfo, StoreError};
+use crispin_store::{AccountId, Flags, MailboxInfo, StoreError};
 use std::collections::HashSet;
 use std::io;
 use std::io::Write as _;
 use tokio::sync::watch;
 
 pub(crate) struct Selected {
+    /// Whose mailbox it is: every store call about it is scoped by this.
+    pub account: AccountId,
     pub info: MailboxInfo,
     pub read_only: bool,
     pub uid_validity: u32,
@@ -146,14 +148,12 @@ impl Session {
     /// FETCH, STORE and SEARCH by sequence number; `force` asks the store
     /// even without a wake-up (NOOP, CHECK, IDLE), which also catches
     /// changes made by other processes.
-    pub(crate) async fn sync(&mut self, allow_expunge: bool, force: bool) -> Result<(), SyncError> {
-        let account = match &self.account {
-            Some(a) => a.id,
-            None => return Ok(()),
-        };
-        let Some(sel) = self.selected.as_mut() else {
-            return Ok(());
-        };
+    pub(crate) async fn sync(
+        &mut self,
+        sel: &mut Selected,
+        allow_expunge: bool,
+        force: bool,
+    ) -> Result<(), SyncError> {
         let woken = sel.watch.has_changed().unwrap_or(false);
         let published = *sel.watch.borrow_and_update();
         if published == u64::MAX {
@@ -163,6 +163,7 @@ impl Session {
         if !force && !woken && !pending {
             return Ok(());
         }
+        let account = sel.account;
         let mailbox = sel.info.id;
         let changes = match self
             .ctx
@@ -173,9 +174,6 @@ impl Session {
             Ok(c) => c,
             Err(StoreError::NoMailbox) => return Err(SyncError::Gone),
             Err(e) => return Err(SyncError::Store(e)),
-        };
-        let Some(sel) = self.selected.as_mut() else {
-            return Ok(());
         };
         let out = &mut self.conn.out;
 
@@ -227,18 +225,11 @@ impl Session {
                     .claim_recent(account, mailbox, claim_to)
                     .await
                     .map_err(SyncError::Store)?;
-                let Some(sel) = self.selected.as_mut() else {
-                    return Ok(());
-                };
                 sel.recent.extend(new_uids.iter().filter(|&&u| u >= first));
             }
-            if let Some(sel) = self.selected.as_ref() {
-                let _ = write!(self.conn.out, "* {} RECENT\r\n", sel.recent.len());
-            }
+            let _ = write!(self.conn.out, "* {} RECENT\r\n", sel.recent.len());
         }
-        if let Some(sel) = self.selected.as_mut() {
-            sel.known_modseq = sel.known_modseq.max(changes.highest_modseq);
-        }
+        sel.known_modseq = sel.known_modseq.max(changes.highest_modseq);
         Ok(())
     }
 }

@@ -103,49 +103,6 @@ pub enum CommandBody {
     },
 }
 
-impl CommandBody {
-    /// The command's name as it appears in responses and logs.
-    pub fn name(&self) -> &'static str {
-        use CommandBody::*;
-        match self {
-            Capability => "CAPABILITY",
-            Noop => "NOOP",
-            Logout => "LOGOUT",
-            Id(_) => "ID",
-            StartTls => "STARTTLS",
-            Login { .. } => "LOGIN",
-            Authenticate { .. } => "AUTHENTICATE",
-            Enable(_) => "ENABLE",
-            Select {
-                read_only: false, ..
-            } => "SELECT",
-            Select {
-                read_only: true, ..
-            } => "EXAMINE",
-            Create { .. } => "CREATE",
-            Delete(_) => "DELETE",
-            Rename { .. } => "RENAME",
-            Subscribe(_) => "SUBSCRIBE",
-            Unsubscribe(_) => "UNSUBSCRIBE",
-            List { lsub: false, .. } => "LIST",
-            List { lsub: true, .. } => "LSUB",
-            Namespace => "NAMESPACE",
-            Status { .. } => "STATUS",
-            Append { .. } => "APPEND",
-            Idle => "IDLE",
-            Check => "CHECK",
-            Close => "CLOSE",
-            Unselect => "UNSELECT",
-            Expunge { .. } => "EXPUNGE",
-            Search { .. } => "SEARCH",
-            Fetch { .. } => "FETCH",
-            Store { .. } => "STORE",
-            Copy { is_move: false, .. } => "COPY",
-            Copy { is_move: true, .. } => "MOVE",
-        }
-    }
-}
-
 /// A mailbox name exactly as it was on the wire: the session decodes it,
 /// because only the session knows whether UTF8=ACCEPT is enabled.
 #[derive(Debug, Clone, PartialEq, Eq)]

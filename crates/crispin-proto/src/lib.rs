@@ -1,4 +1,5 @@
 //! The IMAP grammar: framing of lines and literals, the command parser,
+//! the command spec table (what each command means to a session),
 //! response syntax helpers and modified UTF-7. Knows nothing of sessions
 //! or storage.
 
@@ -8,6 +9,7 @@ pub mod mutf7;
 pub mod parser;
 pub mod response;
 pub mod sequence;
+pub mod spec;
 
 pub use command::*;
 pub use framer::{Chunk, Connection, Frame, FrameError, Limits, Literal, Stream};
