@@ -4,6 +4,7 @@
 use crate::selected::{Selected, SyncError};
 use crate::session::{Session, Status};
 use crispin_proto::FrameError;
+use crispin_proto::spec::After;
 use std::io;
 use tokio::time::{Instant, sleep_until};
 
@@ -16,7 +17,7 @@ impl Session {
     ) -> io::Result<Option<Status>> {
         // Report what is already pending, then start waiting.
         if let Some(sel) = selected.as_deref_mut()
-            && let Err(e) = self.sync(sel, true, true).await
+            && let Err(e) = self.report(sel, After::Poll).await
         {
             return self.idle_sync_failed(e).await;
         }
@@ -24,7 +25,7 @@ impl Session {
         self.conn.flush().await?;
         let config = self.config.clone();
         let shutdown = self.ctx.shutdown.clone();
-        let mut watch = selected.as_ref().map(|s| s.watch.clone());
+        let mut watch = selected.as_ref().map(|s| s.watch());
         // The timers live across wake-ups: with thousands of idlers woken
         // by one delivery, re-arming three timers per wake-up is real work.
         let keepalive = sleep_until(Instant::now() + config.idle_keepalive);
@@ -58,7 +59,7 @@ impl Session {
                         watch = None;
                     }
                     if let Some(sel) = selected.as_deref_mut()
-                        && let Err(e) = self.sync(sel, true, false).await
+                        && let Err(e) = self.report(sel, After::News).await
                     {
                         return self.idle_sync_failed(e).await;
                     }
@@ -67,7 +68,7 @@ impl Session {
                 _ = &mut recheck => {
                     recheck.as_mut().reset(Instant::now() + config.idle_recheck);
                     if let Some(sel) = selected.as_deref_mut()
-                        && let Err(e) = self.sync(sel, true, true).await
+                        && let Err(e) = self.report(sel, After::Poll).await
                     {
                         return self.idle_sync_failed(e).await;
                     }

@@ -8,8 +8,11 @@
 //! STARTTLS, LOGIN and AUTHENTICATE; `mailbox.rs` the mailbox commands
 //! (LIST, CREATE, SELECT, STATUS, ...); `message.rs` APPEND, STORE,
 //! COPY/MOVE, EXPUNGE, CLOSE; `fetch.rs` and `search.rs` those two;
-//! `selected.rs` keeps a selected session's view and reports other
-//! sessions' changes; `idle.rs` IDLE.
+//! `selected.rs` is a selected session's view of its mailbox (sequence
+//! numbers ↔ UIDs, `\Recent`, keywords) and `selected/reporter.rs` the
+//! reporter, the only writer of EXISTS, RECENT, EXPUNGE, FLAGS and
+//! FETCH (FLAGS) about it, for the session's own changes and others';
+//! `idle.rs` IDLE.
 
 mod any;
 mod auth;

@@ -65,36 +65,9 @@ impl Session {
             .claim_recent(account, info.id, claim_to)
             .await
             .map_err(store_error)?;
-        let recent = snap.uids.iter().copied().filter(|&u| u >= first).collect();
-        let sel = Box::new(Selected {
-            account,
-            info,
-            read_only,
-            uid_validity: snap.uid_validity,
-            uids: snap.uids,
-            recent,
-            known_modseq: snap.highest_modseq,
-            keywords: snap.keywords,
-            watch,
-            pending_expunge: Vec::new(),
-        });
-        let out = &mut self.conn.out;
-        sel.write_flags(out);
-        let _ = write!(out, "* {} EXISTS\r\n", sel.exists());
-        let _ = write!(out, "* {} RECENT\r\n", sel.recent.len());
-        if let Some(seq) = snap.first_unseen_uid.and_then(|u| sel.seq_of(u)) {
-            let _ = write!(out, "* OK [UNSEEN {seq}] First unseen message\r\n");
-        }
-        let _ = write!(
-            out,
-            "* OK [UIDVALIDITY {}] UIDs valid\r\n",
-            sel.uid_validity
-        );
-        let _ = write!(
-            out,
-            "* OK [UIDNEXT {}] Predicted next UID\r\n",
-            snap.uid_next
-        );
+        let (uid_next, first_unseen) = (snap.uid_next, snap.first_unseen_uid);
+        let sel = Box::new(Selected::new(account, info, read_only, snap, first, watch));
+        sel.report_opened(&mut self.conn.out, uid_next, first_unseen);
         let status = if read_only {
             Status::ok("[READ-ONLY] EXAMINE completed")
         } else {

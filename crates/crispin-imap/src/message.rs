@@ -6,7 +6,6 @@ use crate::session::{Session, Status, store_error};
 use crispin_proto::sequence::compact_set;
 use crispin_proto::{Flag, Literal, RawMailbox, SequenceSet, StoreMode};
 use crispin_store::{AccountId, FlagOp, Flags, MessageData, NewMessage, StoreError};
-use std::io::Write as _;
 
 /// Turns client flags into stored flags; `\Recent` cannot be set and is
 /// ignored, other unknown system flags are an error.
@@ -123,31 +122,7 @@ impl Session {
             Ok(r) => r,
             Err(e) => return store_error(e),
         };
-        if result.keywords_changed {
-            for k in &change.keywords {
-                if !sel.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                    sel.keywords.push(k.clone());
-                }
-            }
-            sel.write_flags(&mut self.conn.out);
-        }
-        if result.modseq > 0 {
-            sel.own_change(result.modseq);
-        }
-        if !silent {
-            for (msg_uid, flags) in &result.current {
-                if let Some(seq) = sel.seq_of(*msg_uid) {
-                    let out = &mut self.conn.out;
-                    let _ = write!(out, "* {seq} FETCH (");
-                    sel.write_msg_flags(out, *msg_uid, flags);
-                    // UID STORE responses must carry the UID (RFC 3501 §6.4.8).
-                    if uid {
-                        let _ = write!(out, " UID {msg_uid}");
-                    }
-                    out.extend_from_slice(b")\r\n");
-                }
-            }
-        }
+        sel.report_stored(&mut self.conn.out, &result, &change.keywords, silent, uid);
         Status::ok("STORE completed")
     }
 
@@ -202,11 +177,7 @@ impl Session {
         }
         // RFC 6851: COPYUID comes untagged, before the EXPUNGEs.
         self.untagged(&format!("OK [{code}] Moved"));
-        for uid in src.iter().rev() {
-            if let Some(seq) = sel.remove(*uid) {
-                let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
-            }
-        }
+        sel.report_expunged(&mut self.conn.out, &src);
         Status::ok("MOVE completed")
     }
 
@@ -218,7 +189,7 @@ impl Session {
         if sel.read_only {
             return Status::no("[READ-ONLY] The mailbox is read-only");
         }
-        let only: Option<Vec<u32>> = uids.map(|set| set.select_sorted(&sel.uids));
+        let only: Option<Vec<u32>> = uids.map(|set| set.select_sorted(sel.uids()));
         let mailbox = sel.info.id;
         let gone = match self
             .ctx
@@ -229,11 +200,7 @@ impl Session {
             Ok(g) => g,
             Err(e) => return store_error(e),
         };
-        for uid in gone.iter().rev() {
-            if let Some(seq) = sel.remove(*uid) {
-                let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
-            }
-        }
+        sel.report_expunged(&mut self.conn.out, &gone);
         Status::ok("EXPUNGE completed")
     }
 

@@ -28,13 +28,14 @@ fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
             for (a, b) in set.ranges(exists) {
                 let b = b.min(exists);
                 if a >= 1 && a <= b {
-                    ranges.push((sel.uids[a as usize - 1], sel.uids[b as usize - 1]));
+                    let uids = sel.uids();
+                    ranges.push((uids[a as usize - 1], uids[b as usize - 1]));
                 }
             }
             Query::Uids(ranges)
         }
         SearchKey::Uid(set) => {
-            let largest = sel.uids.last().copied().unwrap_or(0);
+            let largest = sel.uids().last().copied().unwrap_or(0);
             Query::Uids(set.ranges(largest))
         }
         SearchKey::Flag { flag: f, set } => {
@@ -48,9 +49,7 @@ fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
             }
         }
         SearchKey::Recent(want) => {
-            let mut uids: Vec<u32> = sel.recent.iter().copied().collect();
-            uids.sort_unstable();
-            let ranges = uids.into_iter().map(|u| (u, u)).collect();
+            let ranges = sel.recent_uids().into_iter().map(|u| (u, u)).collect();
             if want {
                 Query::Uids(ranges)
             } else {

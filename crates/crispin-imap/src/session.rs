@@ -424,7 +424,7 @@ impl Machine {
             });
             answers.push((tag, status));
         }
-        let news = self.sync(After::News).await;
+        let news = self.report(After::News).await;
         for (tag, status) in answers {
             self.s.tagged(&tag, status);
         }
@@ -443,19 +443,13 @@ impl Machine {
         }
     }
 
-    /// Reports the selected mailbox's changes as `after` allows; nothing
-    /// when no mailbox is selected.
-    async fn sync(&mut self, after: After) -> Result<(), SyncError> {
-        let Some(mailbox) = self.state.selected() else {
-            return Ok(());
-        };
-        let (allow_expunge, force) = match after {
-            After::Nothing => return Ok(()),
-            After::NoExpunge => (false, false),
-            After::News => (true, false),
-            After::Poll => (true, true),
-        };
-        self.s.sync(mailbox, allow_expunge, force).await
+    /// The reporter's turn around a command (see `selected/reporter.rs`);
+    /// nothing when no mailbox is selected.
+    async fn report(&mut self, after: After) -> Result<(), SyncError> {
+        match self.state.selected() {
+            Some(mailbox) => self.s.report(mailbox, after).await,
+            None => Ok(()),
+        }
     }
 
     async fn execute(&mut self, cmd: Command) -> io::Result<()> {
@@ -465,7 +459,7 @@ impl Machine {
         if spec.before == Before::AnnounceNew {
             // UID commands may name messages we have not announced yet:
             // announce them first, so they have sequence numbers.
-            if let Err(e) = self.sync(After::News).await {
+            if let Err(e) = self.report(After::News).await {
                 return self.sync_failed(&tag, e).await;
             }
         }
@@ -477,7 +471,7 @@ impl Machine {
             self.s.tagged(&tag, status);
             return Ok(());
         }
-        if let Err(e) = self.sync(spec.after).await {
+        if let Err(e) = self.report(spec.after).await {
             return self.sync_failed(&tag, e).await;
         }
         self.s.tagged(&tag, status);
