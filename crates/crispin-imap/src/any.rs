@@ -3,7 +3,9 @@
 //! (RFC 2342) once logged in. NOOP and CHECK have no handler: their answer
 //! is what the reporter says after them (see their spec rows).
 
+use crate::names::DELIMITER;
 use crate::session::{Session, Status};
+use crispin_proto::response::Data;
 
 /// Extensions a client can ENABLE; none of ours needs it yet.
 const ENABLEABLE: &[&str] = &[];
@@ -39,42 +41,42 @@ const CAPABILITIES: &[(&str, Advertised)] = &[
 ];
 
 impl Session {
-    pub fn capabilities(&self, logged_in: bool) -> String {
+    pub fn capabilities(&self, logged_in: bool) -> Vec<String> {
         let start_tls = !self.info.tls && self.ctx.tls.is_some() && !logged_in;
         let mut caps = Vec::new();
         for &(name, when) in CAPABILITIES {
-            match when {
-                Advertised::Always => caps.push(name),
-                Advertised::StartTls if start_tls => caps.push(name),
-                Advertised::LoggedIn if logged_in => caps.push(name),
-                Advertised::StartTls | Advertised::LoggedIn => {}
+            let listed = match when {
+                Advertised::Always => true,
+                Advertised::StartTls => start_tls,
+                Advertised::LoggedIn => logged_in,
+            };
+            if listed {
+                caps.push(name.to_string());
             }
         }
-        let mut out = caps.join(" ");
         if !logged_in {
             // Only the group before the logged-in extensions is listed
             // before login, so this lands right after it.
             if self.info.plaintext_ok {
                 for m in self.ctx.auth.mechanisms(&self.info) {
-                    out.push_str(" AUTH=");
-                    out.push_str(m);
+                    caps.push(format!("AUTH={m}"));
                 }
             } else {
-                out.push_str(" LOGINDISABLED");
+                caps.push("LOGINDISABLED".into());
             }
         }
-        out.push_str(&format!(" APPENDLIMIT={}", self.config.limits.max_message));
-        out
+        caps.push(format!("APPENDLIMIT={}", self.config.limits.max_message));
+        caps
     }
 
     pub(crate) fn capability(&mut self, logged_in: bool) -> Status {
-        let caps = format!("CAPABILITY {}", self.capabilities(logged_in));
-        self.untagged(&caps);
+        let caps = self.capabilities(logged_in);
+        self.data(Data::Capability(&caps));
         Status::ok("CAPABILITY completed")
     }
 
     pub(crate) fn logout(&mut self) -> Status {
-        self.untagged("BYE Logging out");
+        self.untagged(Status::bye("Logging out"));
         Status::ok("LOGOUT completed")
     }
 
@@ -83,15 +85,20 @@ impl Session {
         if let Some(id) = &self.client_id {
             tracing::debug!(client = %id, "client identified itself");
         }
-        self.untagged(&format!(
-            "ID (\"name\" \"Crispin\" \"version\" \"{}\")",
-            env!("CARGO_PKG_VERSION")
-        ));
+        self.data(Data::Id(&[
+            ("name", "Crispin"),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ]));
         Status::ok("ID completed")
     }
 
     pub(crate) fn namespace(&mut self) -> Status {
-        self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+        // One personal namespace, the account's own mailboxes.
+        self.data(Data::Namespace {
+            personal: &[("", DELIMITER)],
+            other: &[],
+            shared: &[],
+        });
         Status::ok("NAMESPACE completed")
     }
 
@@ -102,12 +109,7 @@ impl Session {
             .filter(|c| ENABLEABLE.contains(&c.as_str()) && !self.enabled.contains(c))
             .collect();
         self.enabled.extend(enabled.iter().cloned());
-        let mut line = String::from("ENABLED");
-        for c in &enabled {
-            line.push(' ');
-            line.push_str(c);
-        }
-        self.untagged(&line);
+        self.data(Data::Enabled(&enabled));
         Status::ok("ENABLE completed")
     }
 }

@@ -8,11 +8,16 @@ use crate::{AuthError, SaslStep};
 use base64::Engine as _;
 use crispin_proto::FrameError;
 use crispin_proto::parser::{SaslLine, parse_sasl_response};
+use crispin_proto::response::{Code, write_continuation};
 use crispin_store::Account;
-use std::io::{self, Write as _};
+use std::io;
 
 /// The account logged in with its tagged answer, or the refusal.
 pub(crate) type Login = Result<(Account, Status), Status>;
+
+fn privacy_required() -> Status {
+    Status::no("Use TLS before logging in").with(Code::PrivacyRequired)
+}
 
 impl Session {
     pub(crate) async fn starttls(&mut self, tag: &str) -> io::Result<Option<Status>> {
@@ -36,7 +41,7 @@ impl Session {
 
     pub(crate) async fn login(&mut self, user: &[u8], password: &[u8]) -> Login {
         if !self.info.plaintext_ok {
-            return Err(Status::no("[PRIVACYREQUIRED] Use TLS before logging in"));
+            return Err(privacy_required());
         }
         match self.ctx.auth.login(user, password, &self.info).await {
             Ok(account) => Ok(self.logged_in(account, "LOGIN")),
@@ -56,11 +61,11 @@ impl Session {
         // The connection's span (the server's) names the account from now on.
         tracing::Span::current().record("user", account.name.as_str());
         self.conn.limits.max_message = self.config.limits.max_message;
-        let status = Status::ok(format!(
-            "[CAPABILITY {}] Logged in",
-            self.capabilities(true)
-        ));
-        (account, status)
+        let caps = self.capabilities(true);
+        (
+            account,
+            Status::ok("Logged in").with(Code::Capability(caps)),
+        )
     }
 
     pub(crate) async fn authenticate(
@@ -69,9 +74,7 @@ impl Session {
         initial: Option<Vec<u8>>,
     ) -> io::Result<Login> {
         if !self.info.plaintext_ok {
-            return Ok(Err(Status::no(
-                "[PRIVACYREQUIRED] Use TLS before logging in",
-            )));
+            return Ok(Err(privacy_required()));
         }
         let Some(mut exchange) = self.ctx.auth.start(mechanism, &self.info) else {
             return Ok(Err(Status::no("Unsupported authentication mechanism")));
@@ -89,7 +92,7 @@ impl Session {
         loop {
             match exchange.step(&response).await {
                 SaslStep::Challenge(c) => {
-                    let _ = write!(self.conn.out, "+ {}\r\n", b64.encode(&c));
+                    write_continuation(&mut self.conn.out, b64.encode(&c).as_bytes());
                     self.conn.flush().await?;
                     response = match self.read_sasl_line().await? {
                         Ok(d) => d,
@@ -100,7 +103,7 @@ impl Session {
                     if let Some(data) = data {
                         // Additional data with success goes in a final
                         // challenge the client answers with an empty line.
-                        let _ = write!(self.conn.out, "+ {}\r\n", b64.encode(&data));
+                        write_continuation(&mut self.conn.out, b64.encode(&data).as_bytes());
                         self.conn.flush().await?;
                         match self.read_sasl_line().await? {
                             Ok(d) if d.is_empty() => {}
@@ -138,19 +141,19 @@ impl Session {
         let user = String::from_utf8_lossy(&user[..user.len().min(100)]);
         let (status, why) = match e {
             AuthError::Failed => (
-                Status::no("[AUTHENTICATIONFAILED] Authentication failed"),
+                Status::no("Authentication failed").with(Code::AuthenticationFailed),
                 "wrong name or password",
             ),
             AuthError::Throttled => (
-                Status::no("[UNAVAILABLE] Too many failed logins, try again later"),
+                Status::no("Too many failed logins, try again later").with(Code::Unavailable),
                 "locked out",
             ),
             AuthError::Unavailable => (
-                Status::no("[UNAVAILABLE] Authentication is temporarily unavailable"),
+                Status::no("Authentication is temporarily unavailable").with(Code::Unavailable),
                 "backend unavailable",
             ),
             AuthError::Limit => (
-                Status::no("[LIMIT] Too many sessions for this user from your address"),
+                Status::no("Too many sessions for this user from your address").with(Code::Limit),
                 "too many sessions",
             ),
         };

@@ -3,11 +3,10 @@
 
 use crate::selected::{Msg, Selected};
 use crate::session::{Session, Status, store_error};
-use crispin_proto::response::write_literal_header;
+use crispin_proto::response::{FetchItem, FetchWriter, section_label};
 use crispin_proto::{FetchAttr, Section, SectionText, SequenceSet};
 use crispin_store::{FetchNeed, FlagOp, Flags, MessageRecord, flag};
-use std::fmt::Write as _;
-use std::io::{self, Write as _};
+use std::io;
 
 /// Messages per store round trip.
 const BATCH: usize = 1000;
@@ -107,7 +106,7 @@ fn header_fields(block: &[u8], not: bool, fields: &[String]) -> Vec<u8> {
 /// A FETCH's items, with what is the same for every message worked out once.
 struct Plan {
     items: Vec<FetchAttr>,
-    /// `BODY[section]<origin> ` of each body section item (empty for others).
+    /// `BODY[section]<origin>` of each body section item (empty for others).
     labels: Vec<String>,
     /// The store cut the header to exactly the fields of the one
     /// HEADER.FIELDS item, so that cut is the item's answer.
@@ -129,14 +128,7 @@ impl Plan {
             .map(|item| match item {
                 FetchAttr::BodySection {
                     section, partial, ..
-                } => {
-                    let mut label = format!("BODY[{}]", section.to_wire());
-                    if let Some((origin, _)) = partial {
-                        let _ = write!(label, "<{origin}>");
-                    }
-                    label.push(' ');
-                    label
-                }
+                } => section_label(section, *partial),
                 _ => String::new(),
             })
             .collect();
@@ -308,61 +300,46 @@ impl Session {
         extra_flags: bool,
     ) -> io::Result<()> {
         let utf8 = self.utf8;
-        let _ = write!(self.conn.out, "* {seq} FETCH (");
-        let mut first = true;
-        let mut sep = |out: &mut Vec<u8>| {
-            if !first {
-                out.push(b' ');
-            }
-            first = false;
-        };
+        let mut w = FetchWriter::begin(&mut self.conn.out, seq);
         for (item, label) in plan.items.iter().zip(&plan.labels) {
-            sep(&mut self.conn.out);
             let out = &mut self.conn.out;
             match item {
-                FetchAttr::Uid => {
-                    let _ = write!(out, "UID {}", rec.uid);
-                }
-                FetchAttr::Flags => sel.write_msg_flags(out, rec.uid, &rec.flags),
-                FetchAttr::InternalDate => {
-                    let _ = write!(
-                        out,
-                        "INTERNALDATE \"{}\"",
-                        rec.internal_date.format("%d-%b-%Y %H:%M:%S %z")
-                    );
-                }
-                FetchAttr::Rfc822Size => {
-                    let _ = write!(out, "RFC822.SIZE {}", rec.size);
-                }
+                FetchAttr::Uid => w.uid(out, rec.uid),
+                FetchAttr::Flags => w.flags(out, rec.flags.names(), sel.is_recent(rec.uid)),
+                FetchAttr::InternalDate => w.internal_date(out, &rec.internal_date),
+                FetchAttr::Rfc822Size => w.rfc822_size(out, rec.size),
                 FetchAttr::Envelope => {
-                    out.extend_from_slice(b"ENVELOPE ");
+                    w.item(out, FetchItem::Envelope);
                     match (&rec.rendered, &rec.meta) {
                         (Some(r), _) => out.extend_from_slice(r.envelope()),
                         (None, Some(m)) => crispin_mime::write_envelope(out, &m.envelope, utf8),
-                        (None, None) => out.extend_from_slice(b"NIL"),
+                        (None, None) => FetchWriter::nil(out),
                     }
                 }
                 FetchAttr::Body | FetchAttr::BodyStructure => {
                     let extended = *item == FetchAttr::BodyStructure;
-                    out.extend_from_slice(if extended {
-                        b"BODYSTRUCTURE "
-                    } else {
-                        b"BODY "
-                    });
+                    w.item(
+                        out,
+                        if extended {
+                            FetchItem::BodyStructure
+                        } else {
+                            FetchItem::Body
+                        },
+                    );
                     match (&rec.rendered, &rec.meta) {
                         (Some(r), _) if extended => out.extend_from_slice(r.bodystructure()),
                         (Some(r), _) => out.extend_from_slice(r.body()),
                         (None, Some(m)) => crispin_mime::write_body(out, &m.root, extended, utf8),
-                        (None, None) => out.extend_from_slice(b"NIL"),
+                        (None, None) => FetchWriter::nil(out),
                     }
                 }
                 FetchAttr::Rfc822 => {
-                    out.extend_from_slice(b"RFC822 ");
+                    w.item(out, FetchItem::Rfc822);
                     self.write_source(sel.account, rec, Source::Range(0, rec.size), None)
                         .await?;
                 }
                 FetchAttr::Rfc822Header => {
-                    out.extend_from_slice(b"RFC822.HEADER ");
+                    w.item(out, FetchItem::Rfc822Header);
                     let header = rec
                         .header
                         .as_deref()
@@ -372,7 +349,7 @@ impl Session {
                         .await?;
                 }
                 FetchAttr::Rfc822Text => {
-                    out.extend_from_slice(b"RFC822.TEXT ");
+                    w.item(out, FetchItem::Rfc822Text);
                     let start = rec.meta.as_ref().map_or(0, |m| m.root.body_start);
                     let source = Source::Range(u64::from(start), rec.size);
                     self.write_source(sel.account, rec, source, None).await?;
@@ -380,7 +357,7 @@ impl Session {
                 FetchAttr::BodySection {
                     section, partial, ..
                 } => {
-                    out.extend_from_slice(label.as_bytes());
+                    w.item(out, FetchItem::Section(label));
                     let source = section_source(rec, section, plan.exact_fields);
                     self.write_source(sel.account, rec, source, *partial)
                         .await?;
@@ -388,10 +365,13 @@ impl Session {
             }
         }
         if extra_flags {
-            sep(&mut self.conn.out);
-            sel.write_msg_flags(&mut self.conn.out, rec.uid, &rec.flags);
+            w.flags(
+                &mut self.conn.out,
+                rec.flags.names(),
+                sel.is_recent(rec.uid),
+            );
         }
-        self.conn.out.extend_from_slice(b")\r\n");
+        w.end(&mut self.conn.out);
         Ok(())
     }
 
@@ -411,7 +391,7 @@ impl Session {
             }
         };
         match source {
-            Source::Nil => self.conn.out.extend_from_slice(b"NIL"),
+            Source::Nil => FetchWriter::nil(&mut self.conn.out),
             Source::Bytes(bytes) => self.write_bytes(&bytes, clip(bytes.len() as u64)),
             Source::Shared(bytes) => self.write_bytes(&bytes, clip(bytes.len() as u64)),
             Source::Fields {
@@ -431,7 +411,7 @@ impl Session {
                 let b = b.min(rec.size);
                 let a = a.min(b);
                 let (off, len) = clip(b - a);
-                write_literal_header(&mut self.conn.out, len);
+                FetchWriter::literal(&mut self.conn.out, len);
                 let mut pos = a + off;
                 let end = pos + len;
                 while pos < end {
@@ -454,7 +434,7 @@ impl Session {
     /// `len` bytes of `bytes` from `start`, as a literal.
     fn write_bytes(&mut self, bytes: &[u8], (start, len): (u64, u64)) {
         let slice = &bytes[start as usize..(start + len) as usize];
-        write_literal_header(&mut self.conn.out, len);
+        FetchWriter::literal(&mut self.conn.out, len);
         self.conn.out.extend_from_slice(slice);
     }
 

@@ -2,8 +2,9 @@
 //! are committed, until the client sends DONE.
 
 use crate::selected::{Selected, SyncError};
-use crate::session::{Session, Status};
+use crate::session::{Session, Status, mailbox_deleted};
 use crispin_proto::FrameError;
+use crispin_proto::response::write_continuation;
 use crispin_proto::spec::After;
 use std::io;
 use tokio::time::{Instant, sleep_until};
@@ -21,7 +22,7 @@ impl Session {
         {
             return self.idle_sync_failed(e).await;
         }
-        self.conn.out.extend_from_slice(b"+ idling\r\n");
+        write_continuation(&mut self.conn.out, b"idling");
         self.conn.flush().await?;
         let config = self.config.clone();
         let shutdown = self.ctx.shutdown.clone();
@@ -76,16 +77,16 @@ impl Session {
                 }
                 _ = &mut keepalive => {
                     keepalive.as_mut().reset(Instant::now() + config.idle_keepalive);
-                    self.untagged("OK Still here");
+                    self.untagged(Status::ok("Still here"));
                     self.conn.flush().await?;
                 }
                 _ = &mut logout_at => {
-                    self.untagged("BYE Autologout: idle for too long");
+                    self.untagged(Status::bye("Autologout: idle for too long"));
                     self.conn.flush().await?;
                     return Err(io::ErrorKind::TimedOut.into());
                 }
                 _ = shutdown.cancelled() => {
-                    self.untagged("BYE Server shutting down");
+                    self.untagged(Status::bye("Server shutting down"));
                     self.conn.flush().await?;
                     return Err(io::ErrorKind::ConnectionAborted.into());
                 }
@@ -97,7 +98,7 @@ impl Session {
         match e {
             SyncError::Io(e) => Err(e),
             SyncError::Gone => {
-                self.untagged("BYE The selected mailbox was deleted");
+                self.untagged(mailbox_deleted());
                 self.conn.flush().await?;
                 Err(io::ErrorKind::NotFound.into())
             }

@@ -1,5 +1,6 @@
 //! The IMAP session: the state machine of RFC 3501/9051 and one handler
-//! file per command family, turning store results into responses.
+//! file per command family, turning store results into typed responses
+//! (`crispin_proto::response`, which alone encodes them).
 //!
 //! Where to look: `session.rs` runs the command loop and the state machine
 //! (it checks each command against its row in `crispin_proto::spec` and

@@ -3,11 +3,12 @@
 
 use crate::names::{self, DELIMITER, NameError};
 use crate::selected::Selected;
-use crate::session::{Session, Status, store_error};
-use crispin_proto::{ListReturn, RawMailbox, StatusItem, response};
+use crate::session::{Session, Status, no_such_mailbox, store_error};
+use crispin_proto::response::{Code, Condition, Data, MailboxName};
+use crispin_proto::{ListReturn, RawMailbox, StatusItem};
 use crispin_store::{AccountId, MailboxId, MailboxInfo};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Write as _};
+use std::io;
 
 /// RFC 6154 uses a mailbox can be created with. `\All` and `\Flagged`
 /// would need virtual mailboxes, which we do not have.
@@ -18,7 +19,7 @@ impl Session {
     pub(crate) fn mailbox_name(&self, raw: &RawMailbox) -> Result<String, Status> {
         names::mailbox(&raw.0, self.utf8).map_err(|e| match e {
             NameError::Encoding => Status::bad(e.message()),
-            NameError::Invalid => Status::no(format!("[CANNOT] {}", e.message())),
+            NameError::Invalid => Status::no(e.message()).with(Code::Cannot),
         })
     }
 
@@ -30,12 +31,12 @@ impl Session {
     ) -> Result<MailboxInfo, Status> {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
-            Err(Status::No(_)) => return Err(Status::no("[NONEXISTENT] No such mailbox")),
+            Err(s) if s.condition == Condition::No => return Err(no_such_mailbox()),
             Err(s) => return Err(s),
         };
         match self.ctx.store.mailbox(account, &name).await {
             Ok(Some(info)) => Ok(info),
-            Ok(None) => Err(Status::no("[NONEXISTENT] No such mailbox")),
+            Ok(None) => Err(no_such_mailbox()),
             Err(e) => Err(store_error(e)),
         }
     }
@@ -69,9 +70,9 @@ impl Session {
         let sel = Box::new(Selected::new(account, info, read_only, snap, first, watch));
         sel.report_opened(&mut self.conn.out, uid_next, first_unseen);
         let status = if read_only {
-            Status::ok("[READ-ONLY] EXAMINE completed")
+            Status::ok("EXAMINE completed").with(Code::ReadOnly)
         } else {
-            Status::ok("[READ-WRITE] SELECT completed")
+            Status::ok("SELECT completed").with(Code::ReadWrite)
         };
         Ok((sel, status))
     }
@@ -92,15 +93,20 @@ impl Session {
             Err(s) => return s,
         };
         if name == "INBOX" {
-            return Status::no("[ALREADYEXISTS] INBOX always exists");
+            return Status::no("INBOX always exists").with(Code::AlreadyExists);
         }
         let use_attr = match special_use.as_slice() {
             [] => None,
             [one] => match SPECIAL_USES.iter().find(|u| u.eq_ignore_ascii_case(one)) {
                 Some(u) => Some(*u),
-                None => return Status::no("[USEATTR] Unsupported special-use attribute"),
+                None => {
+                    return Status::no("Unsupported special-use attribute").with(Code::UseAttr);
+                }
             },
-            _ => return Status::no("[USEATTR] Only one special-use attribute per mailbox"),
+            _ => {
+                return Status::no("Only one special-use attribute per mailbox")
+                    .with(Code::UseAttr);
+            }
         };
         let store = &self.ctx.store;
         // RFC 3501 §6.3.3: create the superior names that are needed.
@@ -135,10 +141,10 @@ impl Session {
             Err(s) => return s,
         };
         if info.name == "INBOX" {
-            return Status::no("[CANNOT] INBOX cannot be deleted");
+            return Status::no("INBOX cannot be deleted").with(Code::Cannot);
         }
         if selected == Some(info.id) {
-            return Status::no("[INUSE] Close the mailbox before deleting it");
+            return Status::no("Close the mailbox before deleting it").with(Code::InUse);
         }
         match self.ctx.store.delete_mailbox(account, info.id).await {
             Ok(()) => Status::ok("DELETE completed"),
@@ -164,10 +170,10 @@ impl Session {
             Err(s) => return s,
         };
         if to == "INBOX" || to == info.name {
-            return Status::no("[ALREADYEXISTS] Target mailbox already exists");
+            return Status::no("Target mailbox already exists").with(Code::AlreadyExists);
         }
         if info.name != "INBOX" && to.starts_with(&format!("{}{DELIMITER}", info.name)) {
-            return Status::no("[CANNOT] Cannot move a mailbox into itself");
+            return Status::no("Cannot move a mailbox into itself").with(Code::Cannot);
         }
         let store = &self.ctx.store;
         for parent in names::parents(&to) {
@@ -235,7 +241,15 @@ impl Session {
         }
         if !lsub && pats.len() == 1 && pats[0].is_empty() {
             // The hierarchy delimiter and root (RFC 3501 §6.3.8).
-            self.untagged("LIST (\\Noselect) \"/\" \"\"");
+            self.data(Data::List {
+                lsub: false,
+                attributes: &["\\Noselect"],
+                delimiter: DELIMITER,
+                mailbox: MailboxName {
+                    name: "",
+                    utf8: self.utf8,
+                },
+            });
             return Ok(Status::ok("LIST completed"));
         }
         let pats: Vec<String> = pats.iter().map(|p| names::pattern(&reference, p)).collect();
@@ -328,10 +342,15 @@ impl Session {
             } else {
                 "\\HasNoChildren"
             });
-            let out = &mut self.conn.out;
-            let _ = write!(out, "* {word} ({}) \"/\" ", attrs.join(" "));
-            response::write_astring(out, names::encode(&name, self.utf8).as_bytes(), self.utf8);
-            out.extend_from_slice(b"\r\n");
+            self.data(Data::List {
+                lsub,
+                attributes: &attrs,
+                delimiter: DELIMITER,
+                mailbox: MailboxName {
+                    name: &name,
+                    utf8: self.utf8,
+                },
+            });
             self.conn.flush_if_large().await?;
         }
         Ok(Status::ok(format!("{word} completed")))
@@ -366,16 +385,15 @@ impl Session {
                     return Status::bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported");
                 }
             };
-            fields.push(format!("{} {v}", item.name()));
+            fields.push((*item, v));
         }
-        let out = &mut self.conn.out;
-        out.extend_from_slice(b"* STATUS ");
-        response::write_astring(
-            out,
-            names::encode(&info.name, self.utf8).as_bytes(),
-            self.utf8,
-        );
-        let _ = write!(out, " ({})\r\n", fields.join(" "));
+        self.data(Data::Status {
+            mailbox: MailboxName {
+                name: &info.name,
+                utf8: self.utf8,
+            },
+            items: &fields,
+        });
         Status::ok("STATUS completed")
     }
 }

@@ -3,9 +3,17 @@
 
 use crate::selected::Selected;
 use crate::session::{Session, Status, store_error};
-use crispin_proto::sequence::compact_set;
+use crispin_proto::response::{Code, Condition};
 use crispin_proto::{Flag, Literal, RawMailbox, SequenceSet, StoreMode};
 use crispin_store::{AccountId, FlagOp, Flags, MessageData, NewMessage, StoreError};
+
+fn try_create() -> Status {
+    Status::no("No such mailbox").with(Code::TryCreate)
+}
+
+fn read_only() -> Status {
+    Status::no("The mailbox is read-only").with(Code::ReadOnly)
+}
 
 /// Turns client flags into stored flags; `\Recent` cannot be set and is
 /// ignored, other unknown system flags are an error.
@@ -54,7 +62,7 @@ impl Session {
         }
         let info = match self.lookup(account, raw).await {
             Ok(i) => i,
-            Err(Status::No(_)) => return Err(Status::no("[TRYCREATE] No such mailbox")),
+            Err(s) if s.condition == Condition::No => return Err(try_create()),
             Err(s) => return Err(s),
         };
         let data = match message {
@@ -78,10 +86,10 @@ impl Session {
             .map_err(store_error)?;
         Ok(async move {
             match done.await {
-                Ok(a) => Status::ok(format!(
-                    "[APPENDUID {} {}] APPEND completed",
-                    a.uid_validity, a.uid
-                )),
+                Ok(a) => Status::ok("APPEND completed").with(Code::AppendUid {
+                    uid_validity: a.uid_validity,
+                    uid: a.uid,
+                }),
                 Err(e) => store_error(e),
             }
         })
@@ -97,7 +105,7 @@ impl Session {
         flags: Vec<Flag>,
     ) -> Status {
         if sel.read_only {
-            return Status::no("[READ-ONLY] The mailbox is read-only");
+            return read_only();
         }
         let change = match parse_flags(&flags) {
             Ok(f) => f,
@@ -136,7 +144,7 @@ impl Session {
     ) -> Status {
         let word = if is_move { "MOVE" } else { "COPY" };
         if is_move && sel.read_only {
-            return Status::no("[READ-ONLY] The mailbox is read-only");
+            return read_only();
         }
         let msgs = match sel.resolve(set, uid) {
             Ok(m) => m,
@@ -145,7 +153,7 @@ impl Session {
         let source = sel.info.id;
         let dest = match self.lookup(sel.account, raw).await {
             Ok(i) => i,
-            Err(Status::No(_)) => return Status::no("[TRYCREATE] No such mailbox"),
+            Err(s) if s.condition == Condition::No => return try_create(),
             Err(s) => return s,
         };
         if msgs.is_empty() {
@@ -165,18 +173,16 @@ impl Session {
             return Status::ok(format!("{word} completed, nothing to do"));
         }
         let src: Vec<u32> = result.pairs.iter().map(|p| p.0).collect();
-        let dst: Vec<u32> = result.pairs.iter().map(|p| p.1).collect();
-        let code = format!(
-            "COPYUID {} {} {}",
-            result.uid_validity,
-            compact_set(&src),
-            compact_set(&dst)
-        );
+        let code = Code::CopyUid {
+            uid_validity: result.uid_validity,
+            source: src.clone(),
+            dest: result.pairs.iter().map(|p| p.1).collect(),
+        };
         if !is_move {
-            return Status::ok(format!("[{code}] COPY completed"));
+            return Status::ok("COPY completed").with(code);
         }
         // RFC 6851: COPYUID comes untagged, before the EXPUNGEs.
-        self.untagged(&format!("OK [{code}] Moved"));
+        self.untagged(Status::ok("Moved").with(code));
         sel.report_expunged(&mut self.conn.out, &src);
         Status::ok("MOVE completed")
     }
@@ -187,7 +193,7 @@ impl Session {
         uids: Option<&SequenceSet>,
     ) -> Status {
         if sel.read_only {
-            return Status::no("[READ-ONLY] The mailbox is read-only");
+            return read_only();
         }
         let only: Option<Vec<u32>> = uids.map(|set| set.select_sorted(sel.uids()));
         let mailbox = sel.info.id;

@@ -3,10 +3,9 @@
 
 use crate::selected::Selected;
 use crate::session::{Session, Status, store_error};
-use crispin_proto::sequence::compact_set;
+use crispin_proto::response::{Code, Data, SearchResult};
 use crispin_proto::{SearchKey, SearchReturn};
 use crispin_store::{Query, flag};
-use std::io::Write as _;
 
 /// Resolves session-only keys into UID ranges.
 fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
@@ -84,7 +83,8 @@ impl Session {
             && cs != "UTF-8"
             && cs != "US-ASCII"
         {
-            return Status::no("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+            return Status::no("Unsupported charset")
+                .with(Code::BadCharset(&["UTF-8", "US-ASCII"]));
         }
         let query = match to_query(criteria, sel) {
             Ok(q) => q.normalized(),
@@ -104,15 +104,8 @@ impl Session {
             .into_iter()
             .filter_map(|u| sel.seq_of(u).map(|seq| if uid { u } else { seq }))
             .collect();
-        let out = &mut self.conn.out;
         match ret {
-            None => {
-                out.extend_from_slice(b"* SEARCH");
-                for n in &nums {
-                    let _ = write!(out, " {n}");
-                }
-                out.extend_from_slice(b"\r\n");
-            }
+            None => self.data(Data::Search(&nums)),
             Some(opts) => {
                 // RETURN () means RETURN (ALL) (RFC 4731 §3.1).
                 let opts = if opts.is_empty() {
@@ -120,33 +113,21 @@ impl Session {
                 } else {
                     opts
                 };
-                let _ = write!(out, "* ESEARCH (TAG \"{tag}\")");
-                if uid {
-                    out.extend_from_slice(b" UID");
-                }
-                for opt in &opts {
-                    match opt {
-                        SearchReturn::Min => {
-                            if let Some(n) = nums.first() {
-                                let _ = write!(out, " MIN {n}");
-                            }
-                        }
-                        SearchReturn::Max => {
-                            if let Some(n) = nums.last() {
-                                let _ = write!(out, " MAX {n}");
-                            }
-                        }
-                        SearchReturn::All => {
-                            if !nums.is_empty() {
-                                let _ = write!(out, " ALL {}", compact_set(&nums));
-                            }
-                        }
-                        SearchReturn::Count => {
-                            let _ = write!(out, " COUNT {}", nums.len());
-                        }
-                    }
-                }
-                out.extend_from_slice(b"\r\n");
+                // MIN, MAX and ALL are left out when nothing matched.
+                let results: Vec<SearchResult> = opts
+                    .iter()
+                    .filter_map(|opt| match opt {
+                        SearchReturn::Min => nums.first().map(|&n| SearchResult::Min(n)),
+                        SearchReturn::Max => nums.last().map(|&n| SearchResult::Max(n)),
+                        SearchReturn::All => (!nums.is_empty()).then_some(SearchResult::All(&nums)),
+                        SearchReturn::Count => Some(SearchResult::Count(nums.len() as u32)),
+                    })
+                    .collect();
+                self.data(Data::ESearch {
+                    tag,
+                    uid,
+                    results: &results,
+                });
             }
         }
         Status::ok("SEARCH completed")

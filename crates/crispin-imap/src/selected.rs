@@ -12,7 +12,7 @@ mod reporter;
 pub(crate) use reporter::SyncError;
 
 use crispin_proto::SequenceSet;
-use crispin_store::{AccountId, Flags, MailboxInfo, Snapshot};
+use crispin_store::{AccountId, MailboxInfo, Snapshot};
 use std::collections::HashSet;
 use tokio::sync::watch;
 
@@ -125,24 +125,8 @@ impl Selected {
         Ok(out)
     }
 
-    /// Flags as a FETCH response shows them for one message.
-    pub fn write_msg_flags(&self, out: &mut Vec<u8>, uid: u32, flags: &Flags) {
-        out.extend_from_slice(b"FLAGS (");
-        let mut first = true;
-        for name in flags.names() {
-            if !first {
-                out.push(b' ');
-            }
-            first = false;
-            // Flags are atoms (keywords were validated as atoms on input).
-            out.extend_from_slice(name.as_bytes());
-        }
-        if self.recent.contains(&uid) {
-            if !first {
-                out.push(b' ');
-            }
-            out.extend_from_slice(b"\\Recent");
-        }
-        out.push(b')');
+    /// Whether this session shows the message as `\Recent`.
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.contains(&uid)
     }
 }

@@ -9,11 +9,15 @@
 
 use crate::selected::{Selected, SyncError};
 use crate::{ConnInfo, ImapContext};
+use crispin_proto::response::{Code, Data};
 use crispin_proto::spec::{After, Allowed, Before};
 use crispin_proto::{Command, CommandBody, Connection, FrameError, Stream, parse_command};
 use crispin_store::{Account, AccountId, StoreError};
-use std::io::{self, Write as _};
+use std::io;
 use std::sync::Arc;
+
+/// The tagged result of a command (and the untagged OK/NO/BAD/BYE).
+pub(crate) use crispin_proto::response::Status;
 
 /// Consecutive unparsable commands tolerated before we hang up.
 const MAX_BAD_COMMANDS: u32 = 20;
@@ -128,60 +132,56 @@ impl State {
     }
 }
 
-/// The tagged result of a command.
-pub(crate) enum Status {
-    Ok(String),
-    No(String),
-    Bad(String),
+pub(crate) fn no_such_mailbox() -> Status {
+    Status::no("No such mailbox").with(Code::Nonexistent)
 }
 
-impl Status {
-    pub fn ok(s: impl Into<String>) -> Status {
-        Status::Ok(s.into())
-    }
-    pub fn no(s: impl Into<String>) -> Status {
-        Status::No(s.into())
-    }
-    pub fn bad(s: impl Into<String>) -> Status {
-        Status::Bad(s.into())
-    }
+pub(crate) fn server_bug() -> Status {
+    Status::no("Internal error, the command was not completed").with(Code::ServerBug)
+}
+
+pub(crate) fn too_big() -> Status {
+    Status::no("Message too large").with(Code::TooBig)
+}
+
+/// The BYE for a session whose selected mailbox was deleted.
+pub(crate) fn mailbox_deleted() -> Status {
+    Status::bye("The selected mailbox was deleted")
 }
 
 pub(crate) fn store_error(e: StoreError) -> Status {
     match e {
-        StoreError::NoMailbox => Status::no("[NONEXISTENT] No such mailbox"),
-        StoreError::MailboxExists => Status::no("[ALREADYEXISTS] Mailbox already exists"),
+        StoreError::NoMailbox => no_such_mailbox(),
+        StoreError::MailboxExists => Status::no("Mailbox already exists").with(Code::AlreadyExists),
         // As Dovecot answers ENOSPC: clients show OVERQUOTA to the user,
         // who can make room by deleting mail (RFC 5530 §3).
         StoreError::Full => {
             tracing::error!("refused: [OVERQUOTA] the server's disk is full");
-            Status::no("[OVERQUOTA] Not enough disk space on the server")
+            Status::no("Not enough disk space on the server").with(Code::OverQuota)
         }
         StoreError::TooLarge => {
             tracing::info!("refused: [TOOBIG] message too large");
-            Status::no("[TOOBIG] Message too large")
+            too_big()
         }
         e => {
             tracing::error!(error = %e, "store error");
-            Status::no("[SERVERBUG] Internal error, the command was not completed")
+            server_bug()
         }
     }
 }
 
 impl Session {
-    pub fn untagged(&mut self, line: &str) {
-        self.conn.out.extend_from_slice(b"* ");
-        self.conn.out.extend_from_slice(line.as_bytes());
-        self.conn.out.extend_from_slice(b"\r\n");
+    /// An untagged status response (`* OK …`, `* BYE …`).
+    pub fn untagged(&mut self, status: Status) {
+        status.encode(&mut self.conn.out, None);
     }
 
     pub fn tagged(&mut self, tag: &str, status: Status) {
-        let (word, text) = match status {
-            Status::Ok(t) => ("OK", t),
-            Status::No(t) => ("NO", t),
-            Status::Bad(t) => ("BAD", t),
-        };
-        let _ = write!(self.conn.out, "{tag} {word} {text}\r\n");
+        status.encode(&mut self.conn.out, Some(tag));
+    }
+
+    pub fn data(&mut self, data: Data) {
+        data.encode(&mut self.conn.out);
     }
 }
 
@@ -250,11 +250,9 @@ macro_rules! selected {
 
 impl Machine {
     async fn run(&mut self) -> io::Result<()> {
-        let greeting = format!(
-            "OK [CAPABILITY {}] Crispin ready",
-            self.s.capabilities(false)
-        );
-        self.s.untagged(&greeting);
+        let caps = self.s.capabilities(false);
+        self.s
+            .untagged(Status::ok("Crispin ready").with(Code::Capability(caps)));
         self.s.conn.flush().await?;
         let mut bad_commands = 0;
         loop {
@@ -286,7 +284,7 @@ impl Machine {
             };
             let Some(frame) = frame else {
                 self.finish_appends().await?;
-                self.s.untagged("BYE Server shutting down");
+                self.s.untagged(Status::bye("Server shutting down"));
                 return self.s.conn.flush().await;
             };
             // Parsed first: only another pipelined APPEND joins the APPENDs
@@ -304,7 +302,8 @@ impl Machine {
             }
             let parsed = match frame {
                 Err(_) => {
-                    self.s.untagged("BYE Autologout: idle for too long");
+                    self.s
+                        .untagged(Status::bye("Autologout: idle for too long"));
                     return self.s.conn.flush().await;
                 }
                 // Half-closed: answers may still reach the client.
@@ -327,13 +326,13 @@ impl Machine {
                             user = self.state.account().map_or("-", |a| a.name.as_str()),
                             "APPEND refused: [TOOBIG]"
                         );
-                        Status::no("[TOOBIG] Message too large")
+                        too_big()
                     } else {
                         Status::bad("Literal too large")
                     };
                     self.s.tagged(&tag, status);
                     if fatal {
-                        self.s.untagged("BYE Protocol error");
+                        self.s.untagged(Status::bye("Protocol error"));
                         return self.s.conn.flush().await;
                     }
                     None
@@ -368,7 +367,7 @@ impl Machine {
                 }
             }
             if bad_commands >= MAX_BAD_COMMANDS {
-                self.s.untagged("BYE Too many invalid commands");
+                self.s.untagged(Status::bye("Too many invalid commands"));
                 return self.s.conn.flush().await;
             }
             if self.state.is_logout() {
@@ -420,7 +419,7 @@ impl Machine {
         for (tag, answer) in std::mem::take(&mut self.appending) {
             let status = answer.await.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "APPEND task failed");
-                Status::no("[SERVERBUG] Internal error, the command was not completed")
+                server_bug()
             });
             answers.push((tag, status));
         }
@@ -432,7 +431,7 @@ impl Machine {
             Ok(()) => Ok(false),
             Err(SyncError::Io(e)) => Err(e),
             Err(SyncError::Gone) => {
-                self.s.untagged("BYE The selected mailbox was deleted");
+                self.s.untagged(mailbox_deleted());
                 self.state.logout();
                 Ok(true)
             }
@@ -482,7 +481,7 @@ impl Machine {
         match e {
             SyncError::Io(e) => Err(e),
             SyncError::Gone => {
-                self.s.untagged("BYE The selected mailbox was deleted");
+                self.s.untagged(mailbox_deleted());
                 self.state.logout();
                 Ok(())
             }

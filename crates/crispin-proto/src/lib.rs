@@ -1,7 +1,7 @@
-//! The IMAP grammar: framing of lines and literals, the command parser,
-//! the command spec table (what each command means to a session),
-//! response syntax helpers and modified UTF-7. Knows nothing of sessions
-//! or storage.
+//! The IMAP grammar both ways: framing of lines and literals, the command
+//! parser, the command spec table (what each command means to a session),
+//! typed responses and their one encoder, and modified UTF-7. Knows
+//! nothing of sessions or storage.
 
 pub mod command;
 pub mod framer;

@@ -10,9 +10,10 @@
 
 use super::Selected;
 use crate::session::Session;
+use crispin_proto::response::{Code, Data, FetchWriter, Status};
 use crispin_proto::spec::After;
 use crispin_store::{StoreError, StoreResult};
-use std::io::{self, Write as _};
+use std::io;
 
 pub(crate) enum SyncError {
     /// The selected mailbox no longer exists.
@@ -27,22 +28,28 @@ impl From<io::Error> for SyncError {
     }
 }
 
+/// The system flags a FLAGS response lists, in RFC 3501 §2.3.2's order
+/// (`\Recent` cannot be set, so it is not among them).
+const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+
 impl Selected {
     /// SELECT's and EXAMINE's untagged responses: the view as it starts
     /// (RFC 3501 §6.3.1).
     pub fn report_opened(&self, out: &mut Vec<u8>, uid_next: u32, first_unseen_uid: Option<u32>) {
         self.write_flags(out);
-        let _ = write!(out, "* {} EXISTS\r\n", self.exists());
-        let _ = write!(out, "* {} RECENT\r\n", self.recent.len());
+        Data::Exists(self.exists()).encode(out);
+        Data::Recent(self.recent.len() as u32).encode(out);
         if let Some(seq) = first_unseen_uid.and_then(|u| self.seq_of(u)) {
-            let _ = write!(out, "* OK [UNSEEN {seq}] First unseen message\r\n");
+            Status::ok("First unseen message")
+                .with(Code::Unseen(seq))
+                .encode(out, None);
         }
-        let _ = write!(
-            out,
-            "* OK [UIDVALIDITY {}] UIDs valid\r\n",
-            self.uid_validity
-        );
-        let _ = write!(out, "* OK [UIDNEXT {uid_next}] Predicted next UID\r\n");
+        Status::ok("UIDs valid")
+            .with(Code::UidValidity(self.uid_validity))
+            .encode(out, None);
+        Status::ok("Predicted next UID")
+            .with(Code::UidNext(uid_next))
+            .encode(out, None);
     }
 
     /// What this session's STORE did: FLAGS when it brought new keywords
@@ -73,12 +80,12 @@ impl Selected {
         }
         for (msg_uid, flags) in &result.current {
             if let Some(seq) = self.seq_of(*msg_uid) {
-                let _ = write!(out, "* {seq} FETCH (");
-                self.write_msg_flags(out, *msg_uid, flags);
+                let mut w = FetchWriter::begin(out, seq);
+                w.flags(out, flags.names(), self.is_recent(*msg_uid));
                 if uid {
-                    let _ = write!(out, " UID {msg_uid}");
+                    w.uid(out, *msg_uid);
                 }
-                out.extend_from_slice(b")\r\n");
+                w.end(out);
             }
         }
     }
@@ -106,27 +113,31 @@ impl Selected {
             if let Ok(i) = self.uids.binary_search(&uid) {
                 self.uids.remove(i);
                 self.recent.remove(&uid);
-                let _ = write!(out, "* {} EXPUNGE\r\n", i + 1);
+                Data::Expunge(i as u32 + 1).encode(out);
             }
         }
     }
 
-    /// The FLAGS and PERMANENTFLAGS responses.
+    /// The FLAGS and PERMANENTFLAGS responses: clients may set any flag
+    /// but `\Recent` and create keywords (`\*`), unless read-only.
     fn write_flags(&self, out: &mut Vec<u8>) {
-        let mut list = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-        for k in &self.keywords {
-            list.push(' ');
-            list.push_str(k);
-        }
-        let _ = write!(out, "* FLAGS ({list})\r\n");
-        if self.read_only {
-            out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
+        let flags: Vec<&str> = SYSTEM_FLAGS
+            .into_iter()
+            .chain(self.keywords.iter().map(String::as_str))
+            .collect();
+        Data::Flags(&flags).encode(out);
+        let permanent = if self.read_only {
+            Status::ok("Read-only mailbox").with(Code::PermanentFlags {
+                flags: Vec::new(),
+                new_keywords: false,
+            })
         } else {
-            let _ = write!(
-                out,
-                "* OK [PERMANENTFLAGS ({list} \\*)] Flags permitted\r\n"
-            );
-        }
+            Status::ok("Flags permitted").with(Code::PermanentFlags {
+                flags: flags.iter().map(|f| f.to_string()).collect(),
+                new_keywords: true,
+            })
+        };
+        permanent.encode(out, None);
     }
 }
 
@@ -195,14 +206,15 @@ impl Session {
             if *uid > last_uid {
                 new_uids.push(*uid);
             } else if let Some(seq) = sel.seq_of(*uid) {
-                let _ = write!(out, "* {seq} FETCH (UID {uid} ");
-                sel.write_msg_flags(out, *uid, flags);
-                out.extend_from_slice(b")\r\n");
+                let mut w = FetchWriter::begin(out, seq);
+                w.uid(out, *uid);
+                w.flags(out, flags.names(), sel.is_recent(*uid));
+                w.end(out);
             }
         }
         if !new_uids.is_empty() {
             sel.uids.extend_from_slice(&new_uids);
-            let _ = write!(out, "* {} EXISTS\r\n", sel.uids.len());
+            Data::Exists(sel.exists()).encode(out);
             if let Some(&max) = new_uids.last() {
                 // Read-only sessions look without claiming (see SELECT).
                 let claim_to = if sel.read_only { 0 } else { max + 1 };
@@ -214,7 +226,7 @@ impl Session {
                     .map_err(SyncError::Store)?;
                 sel.recent.extend(new_uids.iter().filter(|&&u| u >= first));
             }
-            let _ = write!(self.conn.out, "* {} RECENT\r\n", sel.recent.len());
+            Data::Recent(sel.recent.len() as u32).encode(&mut self.conn.out);
         }
         sel.known_modseq = sel.known_modseq.max(changes.highest_modseq);
         Ok(())
