@@ -222,6 +222,30 @@ impl Section {
     }
 }
 
+/// A command modifier or parameter in RFC 4466's generic syntax (§2.1):
+/// its name, upper-cased, and its value. None is accepted yet (see
+/// `parser/modifier.rs`); CONDSTORE's and QRESYNC's will be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modifier {
+    pub name: String,
+    pub value: Option<ExtValue>,
+}
+
+/// `tagged-ext-val` (RFC 4466 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtValue {
+    /// A sequence set or a number, as written.
+    Simple(String),
+    List(Vec<ExtItem>),
+}
+
+/// `tagged-ext-comp` (RFC 4466 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtItem {
+    Astring(Vec<u8>),
+    List(Vec<ExtItem>),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchReturn {
     Min,

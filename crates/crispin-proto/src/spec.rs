@@ -1,14 +1,17 @@
 //! What each command means to a session, declared once: one row per
 //! command (and one per UID form), every column explicit.
 //!
-//! The session reads its state check, its reporting around the command and
-//! its log name from here; [`CommandBody::spec`] maps every parsed command
-//! to its row with an exhaustive `match`, so a new command does not
+//! The parser finds a command's arguments' parser here by its name; the
+//! session reads its state check, its reporting around the command and
+//! its log name from here. [`CommandBody::spec`] maps every parsed command
+//! back to its row with an exhaustive `match`, so a new command does not
 //! compile without one. The rules come from RFC 3501 §6 and §7.4.1 and
 //! RFC 9051 §6 and §7.5.1; the extensions' from their RFCs (cited per row
 //! where they differ from the default of their family).
 
 use crate::command::CommandBody;
+use crate::command::CommandBody as C;
+use crate::parser::{PResult, Parser};
 
 /// The session states a command is valid in (RFC 3501 §3). Authenticated-
 /// state commands are valid in the selected state too (RFC 3501 §6.3).
@@ -73,11 +76,13 @@ pub struct CommandSpec {
     /// The capability that announces the command, `None` for IMAP4rev1's
     /// own.
     pub capability: Option<&'static str>,
+    /// Reads the command's arguments, after its name (`parser/`).
+    pub(crate) parse: fn(&mut Parser) -> PResult<CommandBody>,
 }
 
 macro_rules! commands {
     ($( $(#[$doc:meta])* $id:ident: $name:literal, $allowed:ident, $numbers:ident,
-        $before:ident, $after:ident, $cap:expr; )*) => {
+        $before:ident, $after:ident, $cap:expr, $parse:expr; )*) => {
         $(
             $(#[$doc])*
             pub static $id: CommandSpec = CommandSpec {
@@ -87,6 +92,7 @@ macro_rules! commands {
                 before: Before::$before,
                 after: After::$after,
                 capability: $cap,
+                parse: $parse,
             };
         )*
         /// Every row.
@@ -95,55 +101,59 @@ macro_rules! commands {
 }
 
 commands! {
-    // const       name              allowed            numbers   before       after      capability
-    CAPABILITY:    "CAPABILITY",     Any,               None,     Nothing,     News,      None;
-    NOOP:          "NOOP",           Any,               None,     Nothing,     Poll,      None;
-    LOGOUT:        "LOGOUT",         Any,               None,     Nothing,     Nothing,   None;
+    // const      name             allowed            numbers   before       after      capability         parser
+    CAPABILITY:   "CAPABILITY",    Any,               None,     Nothing,     News,      None,              |_| Ok(C::Capability);
+    NOOP:         "NOOP",          Any,               None,     Nothing,     Poll,      None,              |_| Ok(C::Noop);
+    LOGOUT:       "LOGOUT",        Any,               None,     Nothing,     Nothing,   None,              |_| Ok(C::Logout);
     /// RFC 2971 allows ID in any state.
-    ID:            "ID",             Any,               None,     Nothing,     News,      Some("ID");
-    STARTTLS:      "STARTTLS",       NotAuthenticated,  None,     Nothing,     News,      Some("STARTTLS");
-    LOGIN:         "LOGIN",          NotAuthenticated,  None,     Nothing,     News,      None;
-    AUTHENTICATE:  "AUTHENTICATE",   NotAuthenticated,  None,     Nothing,     News,      None;
-    ENABLE:        "ENABLE",         Authenticated,     None,     Nothing,     News,      Some("ENABLE");
-    SELECT:        "SELECT",         Authenticated,     None,     Nothing,     Nothing,   None;
-    EXAMINE:       "EXAMINE",        Authenticated,     None,     Nothing,     Nothing,   None;
-    CREATE:        "CREATE",         Authenticated,     None,     Nothing,     News,      None;
-    DELETE:        "DELETE",         Authenticated,     None,     Nothing,     News,      None;
-    RENAME:        "RENAME",         Authenticated,     None,     Nothing,     News,      None;
-    SUBSCRIBE:     "SUBSCRIBE",      Authenticated,     None,     Nothing,     News,      None;
-    UNSUBSCRIBE:   "UNSUBSCRIBE",    Authenticated,     None,     Nothing,     News,      None;
-    LIST:          "LIST",           Authenticated,     None,     Nothing,     News,      None;
-    LSUB:          "LSUB",           Authenticated,     None,     Nothing,     News,      None;
-    NAMESPACE:     "NAMESPACE",      Authenticated,     None,     Nothing,     News,      Some("NAMESPACE");
-    STATUS:        "STATUS",         Authenticated,     None,     Nothing,     News,      None;
-    APPEND:        "APPEND",         Authenticated,     None,     Nothing,     News,      None;
+    ID:           "ID",            Any,               None,     Nothing,     News,      Some("ID"),        Parser::id;
+    STARTTLS:     "STARTTLS",      NotAuthenticated,  None,     Nothing,     News,      Some("STARTTLS"),  |_| Ok(C::StartTls);
+    LOGIN:        "LOGIN",         NotAuthenticated,  None,     Nothing,     News,      None,              Parser::login;
+    AUTHENTICATE: "AUTHENTICATE",  NotAuthenticated,  None,     Nothing,     News,      None,              Parser::authenticate;
+    ENABLE:       "ENABLE",        Authenticated,     None,     Nothing,     News,      Some("ENABLE"),    Parser::enable;
+    SELECT:       "SELECT",        Authenticated,     None,     Nothing,     Nothing,   None,              |p| p.select(false);
+    EXAMINE:      "EXAMINE",       Authenticated,     None,     Nothing,     Nothing,   None,              |p| p.select(true);
+    CREATE:       "CREATE",        Authenticated,     None,     Nothing,     News,      None,              Parser::create;
+    DELETE:       "DELETE",        Authenticated,     None,     Nothing,     News,      None,              Parser::delete;
+    RENAME:       "RENAME",        Authenticated,     None,     Nothing,     News,      None,              Parser::rename;
+    SUBSCRIBE:    "SUBSCRIBE",     Authenticated,     None,     Nothing,     News,      None,              |p| p.subscribe(true);
+    UNSUBSCRIBE:  "UNSUBSCRIBE",   Authenticated,     None,     Nothing,     News,      None,              |p| p.subscribe(false);
+    LIST:         "LIST",          Authenticated,     None,     Nothing,     News,      None,              Parser::list;
+    LSUB:         "LSUB",          Authenticated,     None,     Nothing,     News,      None,              Parser::lsub;
+    NAMESPACE:    "NAMESPACE",     Authenticated,     None,     Nothing,     News,      Some("NAMESPACE"), |_| Ok(C::Namespace);
+    STATUS:       "STATUS",        Authenticated,     None,     Nothing,     News,      None,              Parser::status;
+    APPEND:       "APPEND",        Authenticated,     None,     Nothing,     News,      None,              Parser::append;
     /// RFC 2177: IDLE in the authenticated state waits for DONE only.
-    IDLE:          "IDLE",           Authenticated,     None,     Nothing,     Poll,      Some("IDLE");
-    CHECK:         "CHECK",          Selected,          None,     Nothing,     Poll,      None;
-    CLOSE:         "CLOSE",          Selected,          None,     Nothing,     Nothing,   None;
-    UNSELECT:      "UNSELECT",       Selected,          None,     Nothing,     Nothing,   Some("UNSELECT");
-    EXPUNGE:       "EXPUNGE",        Selected,          None,     Nothing,     News,      None;
+    IDLE:         "IDLE",          Authenticated,     None,     Nothing,     Poll,      Some("IDLE"),      |_| Ok(C::Idle);
+    CHECK:        "CHECK",         Selected,          None,     Nothing,     Poll,      None,              |_| Ok(C::Check);
+    CLOSE:        "CLOSE",         Selected,          None,     Nothing,     Nothing,   None,              |_| Ok(C::Close);
+    UNSELECT:     "UNSELECT",      Selected,          None,     Nothing,     Nothing,   Some("UNSELECT"),  |_| Ok(C::Unselect);
+    EXPUNGE:      "EXPUNGE",       Selected,          None,     Nothing,     News,      None,              |_| Ok(C::Expunge { uids: None });
     /// RFC 4315 §2.1.
-    UID_EXPUNGE:   "UID EXPUNGE",    Selected,          Uid,      AnnounceNew, News,      Some("UIDPLUS");
-    SEARCH:        "SEARCH",         Selected,          Sequence, Nothing,     NoExpunge, None;
-    UID_SEARCH:    "UID SEARCH",     Selected,          Uid,      AnnounceNew, News,      None;
-    FETCH:         "FETCH",          Selected,          Sequence, Nothing,     NoExpunge, None;
-    UID_FETCH:     "UID FETCH",      Selected,          Uid,      AnnounceNew, News,      None;
-    STORE:         "STORE",          Selected,          Sequence, Nothing,     NoExpunge, None;
-    UID_STORE:     "UID STORE",      Selected,          Uid,      AnnounceNew, News,      None;
+    UID_EXPUNGE:  "UID EXPUNGE",   Selected,          Uid,      AnnounceNew, News,      Some("UIDPLUS"),   Parser::uid_expunge;
+    SEARCH:       "SEARCH",        Selected,          Sequence, Nothing,     NoExpunge, None,              |p| p.search(false);
+    UID_SEARCH:   "UID SEARCH",    Selected,          Uid,      AnnounceNew, News,      None,              |p| p.search(true);
+    FETCH:        "FETCH",         Selected,          Sequence, Nothing,     NoExpunge, None,              |p| p.fetch(false);
+    UID_FETCH:    "UID FETCH",     Selected,          Uid,      AnnounceNew, News,      None,              |p| p.fetch(true);
+    STORE:        "STORE",         Selected,          Sequence, Nothing,     NoExpunge, None,              |p| p.store(false);
+    UID_STORE:    "UID STORE",     Selected,          Uid,      AnnounceNew, News,      None,              |p| p.store(true);
     /// RFC 3501 §7.4.1 names FETCH, STORE and SEARCH only: COPY by
     /// sequence number may be followed by EXPUNGE.
-    COPY:          "COPY",           Selected,          Sequence, Nothing,     News,      None;
-    UID_COPY:      "UID COPY",       Selected,          Uid,      AnnounceNew, News,      None;
+    COPY:         "COPY",          Selected,          Sequence, Nothing,     News,      None,              |p| p.copy(false, false);
+    UID_COPY:     "UID COPY",      Selected,          Uid,      AnnounceNew, News,      None,              |p| p.copy(true, false);
     /// RFC 6851 §3.3: MOVE's own EXPUNGEs are its answer.
-    MOVE:          "MOVE",           Selected,          Sequence, Nothing,     News,      Some("MOVE");
-    UID_MOVE:      "UID MOVE",       Selected,          Uid,      AnnounceNew, News,      Some("MOVE");
+    MOVE:         "MOVE",          Selected,          Sequence, Nothing,     News,      Some("MOVE"),      |p| p.copy(false, true);
+    UID_MOVE:     "UID MOVE",      Selected,          Uid,      AnnounceNew, News,      Some("MOVE"),      |p| p.copy(true, true);
+}
+
+/// The row of a command name (upper case; UID forms as `UID FETCH`).
+pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
+    ALL.iter().copied().find(|row| row.name == name)
 }
 
 impl CommandBody {
     /// The command's row. No `_` arm: a new command needs its row here.
     pub fn spec(&self) -> &'static CommandSpec {
-        use CommandBody as C;
         match self {
             C::Capability => &CAPABILITY,
             C::Noop => &NOOP,
