@@ -13,7 +13,8 @@
 //! numbers ↔ UIDs, `\Recent`, keywords) and `selected/reporter.rs` the
 //! reporter, the only writer of EXISTS, RECENT, EXPUNGE, FLAGS and
 //! FETCH (FLAGS) about it, for the session's own changes and others';
-//! `idle.rs` IDLE.
+//! `idle.rs` IDLE; `names.rs` mailbox names from the wire and LIST
+//! patterns.
 
 mod any;
 mod auth;

@@ -109,6 +109,8 @@ impl State {
         }
     }
 
+    /// Enters the selected state (from the authenticated or selected one:
+    /// SELECT's row admits no other).
     fn select(&mut self, mailbox: Box<Selected>) {
         *self = match std::mem::replace(self, State::NotAuthenticated) {
             State::Authenticated { account } | State::Selected { account, .. } => {

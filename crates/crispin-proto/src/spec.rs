@@ -8,6 +8,14 @@
 //! compile without one. The rules come from RFC 3501 §6 and §7.4.1 and
 //! RFC 9051 §6 and §7.5.1; the extensions' from their RFCs (cited per row
 //! where they differ from the default of their family).
+//!
+//! Adding a command: its `CommandBody` variant (`command.rs`); its row
+//! below and its arm in [`CommandBody::spec`]; its parser in its family's
+//! file under `parser/`; its handler in crispin-imap's file for the
+//! family, called from `session.rs`'s `dispatch` (the compiler asks for
+//! both arms); a test file. An extension's capability also goes into
+//! crispin-imap's list in `any.rs` (a test checks that every row's
+//! capability is advertised).
 
 use crate::command::CommandBody;
 use crate::command::CommandBody as C;
