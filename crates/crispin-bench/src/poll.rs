@@ -22,7 +22,10 @@ pub async fn run(t: &Target, o: &PollOpts, report: &mut Report) -> Result<()> {
     let group = format!("poll s={}", o.sessions);
     let nofile = crate::procmem::raise_nofile();
     if nofile < o.sessions as u64 + 64 {
-        bail!("RLIMIT_NOFILE ({nofile}) is too low for {} sessions", o.sessions);
+        bail!(
+            "RLIMIT_NOFILE ({nofile}) is too low for {} sessions",
+            o.sessions
+        );
     }
     let start = Instant::now();
     let deadline = start + o.duration;
@@ -49,8 +52,10 @@ pub async fn run(t: &Target, o: &PollOpts, report: &mut Report) -> Result<()> {
                     let seq = 1 + rng.below(u64::from(exists));
                     let sign = if rng.chance(0.5) { '+' } else { '-' };
                     let at = Instant::now();
-                    conn.run(&format!("STORE {seq} {sign}FLAGS.SILENT (\\Seen)"), |_| Ok(()))
-                        .await?;
+                    conn.run(&format!("STORE {seq} {sign}FLAGS.SILENT (\\Seen)"), |_| {
+                        Ok(())
+                    })
+                    .await?;
                     rec.record("STORE", at.elapsed());
                     if round.is_multiple_of(5) {
                         let at = Instant::now();

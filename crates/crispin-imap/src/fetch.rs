@@ -1,13 +1,12 @@
 //! FETCH: metadata comes from what ingest stored (never a re-parse);
 //! body sections are byte ranges of the stored message, streamed.
 
-use crate::selected::Msg;
+use crate::selected::{Msg, Selected};
 use crate::session::{Session, Status, store_error};
-use crispin_proto::response::write_literal_header;
+use crispin_proto::response::{FetchItem, FetchWriter, section_label};
 use crispin_proto::{FetchAttr, Section, SectionText, SequenceSet};
 use crispin_store::{FetchNeed, FlagOp, Flags, MessageRecord, flag};
-use std::fmt::Write as _;
-use std::io::{self, Write as _};
+use std::io;
 
 /// Messages per store round trip.
 const BATCH: usize = 1000;
@@ -107,7 +106,7 @@ fn header_fields(block: &[u8], not: bool, fields: &[String]) -> Vec<u8> {
 /// A FETCH's items, with what is the same for every message worked out once.
 struct Plan {
     items: Vec<FetchAttr>,
-    /// `BODY[section]<origin> ` of each body section item (empty for others).
+    /// `BODY[section]<origin>` of each body section item (empty for others).
     labels: Vec<String>,
     /// The store cut the header to exactly the fields of the one
     /// HEADER.FIELDS item, so that cut is the item's answer.
@@ -129,14 +128,7 @@ impl Plan {
             .map(|item| match item {
                 FetchAttr::BodySection {
                     section, partial, ..
-                } => {
-                    let mut label = format!("BODY[{}]", section.to_wire());
-                    if let Some((origin, _)) = partial {
-                        let _ = write!(label, "<{origin}>");
-                    }
-                    label.push(' ');
-                    label
-                }
+                } => section_label(section, *partial),
                 _ => String::new(),
             })
             .collect();
@@ -209,13 +201,11 @@ fn section_source(rec: &MessageRecord, section: &Section, exact_fields: bool) ->
 impl Session {
     pub(crate) async fn fetch(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         mut items: Vec<FetchAttr>,
     ) -> io::Result<Status> {
-        let Some(sel) = &self.selected else {
-            return Ok(Status::bad("No mailbox selected"));
-        };
         let msgs = match sel.resolve(set, uid) {
             Ok(m) => m,
             Err(e) => return Ok(Status::bad(e)),
@@ -228,7 +218,7 @@ impl Session {
         let with_flags_item = items.contains(&FetchAttr::Flags);
         let plan = Plan::new(items, &need);
         let mailbox = sel.info.id;
-        let account = self.account_id();
+        let account = sel.account;
         // The next batch is read from the store (in a task of its own)
         // while this one is being written out, so database and formatting
         // work overlap on big FETCHes; the first is read right here.
@@ -269,9 +259,7 @@ impl Session {
                         .await
                     {
                         Ok(r) => {
-                            if let Some(sel) = self.selected.as_mut() {
-                                sel.own_change(r.modseq);
-                            }
+                            sel.own_change(r.modseq);
                             // Records and changes both come in UID order.
                             for (u, f) in r.changed {
                                 if let Ok(i) = records.binary_search_by_key(&u, |x| x.uid) {
@@ -285,11 +273,11 @@ impl Session {
                 }
             }
             for rec in &records {
-                let Some(seq) = self.selected.as_ref().and_then(|s| s.seq_of(rec.uid)) else {
+                let Some(seq) = sel.seq_of(rec.uid) else {
                     continue;
                 };
                 let with_flags = newly_seen.binary_search(&rec.uid).is_ok() && !with_flags_item;
-                self.write_fetch(seq, rec, &plan, with_flags).await?;
+                self.write_fetch(sel, seq, rec, &plan, with_flags).await?;
                 self.conn.flush_if_large().await?;
             }
             if let Some(task) = next {
@@ -305,106 +293,92 @@ impl Session {
 
     async fn write_fetch(
         &mut self,
+        sel: &Selected,
         seq: u32,
         rec: &MessageRecord,
         plan: &Plan,
         extra_flags: bool,
     ) -> io::Result<()> {
         let utf8 = self.utf8;
-        let _ = write!(self.conn.out, "* {seq} FETCH (");
-        let mut first = true;
-        let mut sep = |out: &mut Vec<u8>| {
-            if !first {
-                out.push(b' ');
-            }
-            first = false;
-        };
+        let mut w = FetchWriter::begin(&mut self.conn.out, seq);
         for (item, label) in plan.items.iter().zip(&plan.labels) {
-            sep(&mut self.conn.out);
             let out = &mut self.conn.out;
             match item {
-                FetchAttr::Uid => {
-                    let _ = write!(out, "UID {}", rec.uid);
-                }
-                FetchAttr::Flags => self.write_flags_item(rec),
-                FetchAttr::InternalDate => {
-                    let _ = write!(
-                        out,
-                        "INTERNALDATE \"{}\"",
-                        rec.internal_date.format("%d-%b-%Y %H:%M:%S %z")
-                    );
-                }
-                FetchAttr::Rfc822Size => {
-                    let _ = write!(out, "RFC822.SIZE {}", rec.size);
-                }
+                FetchAttr::Uid => w.uid(out, rec.uid),
+                FetchAttr::Flags => w.flags(out, rec.flags.names(), sel.is_recent(rec.uid)),
+                FetchAttr::InternalDate => w.internal_date(out, &rec.internal_date),
+                FetchAttr::Rfc822Size => w.rfc822_size(out, rec.size),
                 FetchAttr::Envelope => {
-                    out.extend_from_slice(b"ENVELOPE ");
+                    w.item(out, FetchItem::Envelope);
                     match (&rec.rendered, &rec.meta) {
                         (Some(r), _) => out.extend_from_slice(r.envelope()),
                         (None, Some(m)) => crispin_mime::write_envelope(out, &m.envelope, utf8),
-                        (None, None) => out.extend_from_slice(b"NIL"),
+                        (None, None) => FetchWriter::nil(out),
                     }
                 }
                 FetchAttr::Body | FetchAttr::BodyStructure => {
                     let extended = *item == FetchAttr::BodyStructure;
-                    out.extend_from_slice(if extended {
-                        b"BODYSTRUCTURE "
-                    } else {
-                        b"BODY "
-                    });
+                    w.item(
+                        out,
+                        if extended {
+                            FetchItem::BodyStructure
+                        } else {
+                            FetchItem::Body
+                        },
+                    );
                     match (&rec.rendered, &rec.meta) {
                         (Some(r), _) if extended => out.extend_from_slice(r.bodystructure()),
                         (Some(r), _) => out.extend_from_slice(r.body()),
                         (None, Some(m)) => crispin_mime::write_body(out, &m.root, extended, utf8),
-                        (None, None) => out.extend_from_slice(b"NIL"),
+                        (None, None) => FetchWriter::nil(out),
                     }
                 }
                 FetchAttr::Rfc822 => {
-                    out.extend_from_slice(b"RFC822 ");
-                    self.write_source(rec, Source::Range(0, rec.size), None)
+                    w.item(out, FetchItem::Rfc822);
+                    self.write_source(sel.account, rec, Source::Range(0, rec.size), None)
                         .await?;
                 }
                 FetchAttr::Rfc822Header => {
-                    out.extend_from_slice(b"RFC822.HEADER ");
+                    w.item(out, FetchItem::Rfc822Header);
                     let header = rec
                         .header
                         .as_deref()
                         .map(<[u8]>::to_vec)
                         .unwrap_or_default();
-                    self.write_source(rec, Source::Bytes(header), None).await?;
+                    self.write_source(sel.account, rec, Source::Bytes(header), None)
+                        .await?;
                 }
                 FetchAttr::Rfc822Text => {
-                    out.extend_from_slice(b"RFC822.TEXT ");
+                    w.item(out, FetchItem::Rfc822Text);
                     let start = rec.meta.as_ref().map_or(0, |m| m.root.body_start);
-                    self.write_source(rec, Source::Range(u64::from(start), rec.size), None)
-                        .await?;
+                    let source = Source::Range(u64::from(start), rec.size);
+                    self.write_source(sel.account, rec, source, None).await?;
                 }
                 FetchAttr::BodySection {
                     section, partial, ..
                 } => {
-                    out.extend_from_slice(label.as_bytes());
+                    w.item(out, FetchItem::Section(label));
                     let source = section_source(rec, section, plan.exact_fields);
-                    self.write_source(rec, source, *partial).await?;
+                    self.write_source(sel.account, rec, source, *partial)
+                        .await?;
                 }
             }
         }
         if extra_flags {
-            sep(&mut self.conn.out);
-            self.write_flags_item(rec);
+            w.flags(
+                &mut self.conn.out,
+                rec.flags.names(),
+                sel.is_recent(rec.uid),
+            );
         }
-        self.conn.out.extend_from_slice(b")\r\n");
+        w.end(&mut self.conn.out);
         Ok(())
-    }
-
-    fn write_flags_item(&mut self, rec: &MessageRecord) {
-        if let Some(sel) = &self.selected {
-            sel.write_msg_flags(&mut self.conn.out, rec.uid, &rec.flags);
-        }
     }
 
     /// Writes a section's bytes as a literal (or NIL), applying a partial.
     async fn write_source(
         &mut self,
+        account: crispin_store::AccountId,
         rec: &MessageRecord,
         source: Source,
         partial: Option<(u32, u32)>,
@@ -416,9 +390,8 @@ impl Session {
                 (start, u64::from(count).min(len - start))
             }
         };
-        let account = self.account_id();
         match source {
-            Source::Nil => self.conn.out.extend_from_slice(b"NIL"),
+            Source::Nil => FetchWriter::nil(&mut self.conn.out),
             Source::Bytes(bytes) => self.write_bytes(&bytes, clip(bytes.len() as u64)),
             Source::Shared(bytes) => self.write_bytes(&bytes, clip(bytes.len() as u64)),
             Source::Fields {
@@ -431,13 +404,14 @@ impl Session {
                     .read(account, rec, start, end.saturating_sub(start))
                     .await?;
                 let bytes = header_fields(&block, not, &fields);
-                return Box::pin(self.write_source(rec, Source::Bytes(bytes), partial)).await;
+                return Box::pin(self.write_source(account, rec, Source::Bytes(bytes), partial))
+                    .await;
             }
             Source::Range(a, b) => {
                 let b = b.min(rec.size);
                 let a = a.min(b);
                 let (off, len) = clip(b - a);
-                write_literal_header(&mut self.conn.out, len);
+                FetchWriter::literal(&mut self.conn.out, len);
                 let mut pos = a + off;
                 let end = pos + len;
                 while pos < end {
@@ -460,7 +434,7 @@ impl Session {
     /// `len` bytes of `bytes` from `start`, as a literal.
     fn write_bytes(&mut self, bytes: &[u8], (start, len): (u64, u64)) {
         let slice = &bytes[start as usize..(start + len) as usize];
-        write_literal_header(&mut self.conn.out, len);
+        FetchWriter::literal(&mut self.conn.out, len);
         self.conn.out.extend_from_slice(slice);
     }
 

@@ -1,23 +1,32 @@
 //! IDLE (RFC 2177): wait on the change feed and report changes as they
 //! are committed, until the client sends DONE.
 
-use crate::selected::SyncError;
-use crate::session::{Session, Status};
+use crate::selected::{Selected, SyncError};
+use crate::session::{Session, Status, mailbox_deleted};
 use crispin_proto::FrameError;
+use crispin_proto::response::write_continuation;
+use crispin_proto::spec::After;
 use std::io;
 use tokio::time::{Instant, sleep_until};
 
 impl Session {
-    pub(crate) async fn idle(&mut self) -> io::Result<Option<Status>> {
+    /// IDLE, in the selected state with `selected`, or in the
+    /// authenticated state, where it only waits for DONE.
+    pub(crate) async fn idle(
+        &mut self,
+        mut selected: Option<&mut Selected>,
+    ) -> io::Result<Option<Status>> {
         // Report what is already pending, then start waiting.
-        if let Err(e) = self.sync(true, true).await {
+        if let Some(sel) = selected.as_deref_mut()
+            && let Err(e) = self.report(sel, After::Poll).await
+        {
             return self.idle_sync_failed(e).await;
         }
-        self.conn.out.extend_from_slice(b"+ idling\r\n");
+        write_continuation(&mut self.conn.out, b"idling");
         self.conn.flush().await?;
         let config = self.config.clone();
         let shutdown = self.ctx.shutdown.clone();
-        let mut watch = self.selected.as_ref().map(|s| s.watch.clone());
+        let mut watch = selected.as_ref().map(|s| s.watch());
         // The timers live across wake-ups: with thousands of idlers woken
         // by one delivery, re-arming three timers per wake-up is real work.
         let keepalive = sleep_until(Instant::now() + config.idle_keepalive);
@@ -50,30 +59,34 @@ impl Session {
                     if !ok {
                         watch = None;
                     }
-                    if let Err(e) = self.sync(true, false).await {
+                    if let Some(sel) = selected.as_deref_mut()
+                        && let Err(e) = self.report(sel, After::News).await
+                    {
                         return self.idle_sync_failed(e).await;
                     }
                     self.conn.flush().await?;
                 }
                 _ = &mut recheck => {
                     recheck.as_mut().reset(Instant::now() + config.idle_recheck);
-                    if let Err(e) = self.sync(true, true).await {
+                    if let Some(sel) = selected.as_deref_mut()
+                        && let Err(e) = self.report(sel, After::Poll).await
+                    {
                         return self.idle_sync_failed(e).await;
                     }
                     self.conn.flush().await?;
                 }
                 _ = &mut keepalive => {
                     keepalive.as_mut().reset(Instant::now() + config.idle_keepalive);
-                    self.untagged("OK Still here");
+                    self.untagged(Status::ok("Still here"));
                     self.conn.flush().await?;
                 }
                 _ = &mut logout_at => {
-                    self.untagged("BYE Autologout: idle for too long");
+                    self.untagged(Status::bye("Autologout: idle for too long"));
                     self.conn.flush().await?;
                     return Err(io::ErrorKind::TimedOut.into());
                 }
                 _ = shutdown.cancelled() => {
-                    self.untagged("BYE Server shutting down");
+                    self.untagged(Status::bye("Server shutting down"));
                     self.conn.flush().await?;
                     return Err(io::ErrorKind::ConnectionAborted.into());
                 }
@@ -85,7 +98,7 @@ impl Session {
         match e {
             SyncError::Io(e) => Err(e),
             SyncError::Gone => {
-                self.untagged("BYE The selected mailbox was deleted");
+                self.untagged(mailbox_deleted());
                 self.conn.flush().await?;
                 Err(io::ErrorKind::NotFound.into())
             }

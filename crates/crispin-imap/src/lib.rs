@@ -1,12 +1,23 @@
-//! The IMAP session: the state machine of RFC 3501/9051 and one handler per
-//! command family, turning store results into responses.
+//! The IMAP session: the state machine of RFC 3501/9051 and one handler
+//! file per command family, turning store results into typed responses
+//! (`crispin_proto::response`, which alone encodes them).
 //!
-//! Where to look: `session.rs` runs the command loop and the any-state and
-//! login commands; `mailbox.rs` the mailbox commands (LIST, CREATE, SELECT,
-//! STATUS, ...); `message.rs` APPEND, STORE, COPY/MOVE, EXPUNGE;
-//! `fetch.rs` and `search.rs` those two; `selected.rs` keeps a selected
-//! session's view and reports other sessions' changes; `idle.rs` IDLE.
+//! Where to look: `session.rs` runs the command loop and the state machine
+//! (it checks each command against its row in `crispin_proto::spec` and
+//! hands it to its handler with the state it needs); `any.rs` CAPABILITY,
+//! LOGOUT, ID, ENABLE, NAMESPACE and the capability list; `auth.rs`
+//! STARTTLS, LOGIN and AUTHENTICATE; `mailbox.rs` the mailbox commands
+//! (LIST, CREATE, SELECT, STATUS, ...); `message.rs` APPEND, STORE,
+//! COPY/MOVE, EXPUNGE, CLOSE; `fetch.rs` and `search.rs` those two;
+//! `selected.rs` is a selected session's view of its mailbox (sequence
+//! numbers ↔ UIDs, `\Recent`, keywords) and `selected/reporter.rs` the
+//! reporter, the only writer of EXISTS, RECENT, EXPUNGE, FLAGS and
+//! FETCH (FLAGS) about it, for the session's own changes and others';
+//! `idle.rs` IDLE; `names.rs` mailbox names from the wire and LIST
+//! patterns.
 
+mod any;
+mod auth;
 mod fetch;
 mod idle;
 mod mailbox;

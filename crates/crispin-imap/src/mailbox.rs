@@ -3,108 +3,86 @@
 
 use crate::names::{self, DELIMITER, NameError};
 use crate::selected::Selected;
-use crate::session::{Session, Status, store_error};
-use crispin_proto::{ListReturn, RawMailbox, StatusItem, response};
-use crispin_store::{AccountId, MailboxInfo};
+use crate::session::{Session, Status, no_such_mailbox, store_error};
+use crispin_proto::response::{Code, Condition, Data, MailboxName};
+use crispin_proto::{ListReturn, RawMailbox, StatusItem};
+use crispin_store::{AccountId, MailboxId, MailboxInfo};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{self, Write as _};
+use std::io;
 
 /// RFC 6154 uses a mailbox can be created with. `\All` and `\Flagged`
 /// would need virtual mailboxes, which we do not have.
 const SPECIAL_USES: [&str; 5] = ["\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"];
 
 impl Session {
-    pub(crate) fn account_id(&self) -> AccountId {
-        // Commands that get here passed the state check, so this is set;
-        // an impossible id would simply match nothing.
-        self.account.as_ref().map_or(AccountId(-1), |a| a.id)
-    }
-
     /// Decodes a name that must name a mailbox; the error is the response.
     pub(crate) fn mailbox_name(&self, raw: &RawMailbox) -> Result<String, Status> {
         names::mailbox(&raw.0, self.utf8).map_err(|e| match e {
             NameError::Encoding => Status::bad(e.message()),
-            NameError::Invalid => Status::no(format!("[CANNOT] {}", e.message())),
+            NameError::Invalid => Status::no(e.message()).with(Code::Cannot),
         })
     }
 
     /// Finds an existing mailbox by its wire name.
-    pub(crate) async fn lookup(&self, raw: &RawMailbox) -> Result<MailboxInfo, Status> {
+    pub(crate) async fn lookup(
+        &self,
+        account: AccountId,
+        raw: &RawMailbox,
+    ) -> Result<MailboxInfo, Status> {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
-            Err(Status::No(_)) => return Err(Status::no("[NONEXISTENT] No such mailbox")),
+            Err(s) if s.condition == Condition::No => return Err(no_such_mailbox()),
             Err(s) => return Err(s),
         };
-        match self.ctx.store.mailbox(self.account_id(), &name).await {
+        match self.ctx.store.mailbox(account, &name).await {
             Ok(Some(info)) => Ok(info),
-            Ok(None) => Err(Status::no("[NONEXISTENT] No such mailbox")),
+            Ok(None) => Err(no_such_mailbox()),
             Err(e) => Err(store_error(e)),
         }
     }
 
-    pub(crate) async fn select(&mut self, raw: &RawMailbox, read_only: bool) -> Status {
-        // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
-        self.selected = None;
-        let info = match self.lookup(raw).await {
-            Ok(i) => i,
-            Err(s) => return s,
-        };
-        let account = self.account_id();
+    /// SELECT and EXAMINE: the new view of the mailbox and the answer.
+    pub(crate) async fn select(
+        &mut self,
+        account: AccountId,
+        raw: &RawMailbox,
+        read_only: bool,
+    ) -> Result<(Box<Selected>, Status), Status> {
+        let info = self.lookup(account, raw).await?;
         // Subscribe before the snapshot so no change falls in between.
         let watch = self.ctx.store.watch(info.id);
-        let snap = match self.ctx.store.snapshot(account, info.id).await {
-            Ok(s) => s,
-            Err(e) => return store_error(e),
-        };
+        let snap = self
+            .ctx
+            .store
+            .snapshot(account, info.id)
+            .await
+            .map_err(store_error)?;
         // A read-only session sees \Recent but must not take it away
         // (RFC 3501 §6.3.2): claiming up to 0 only reads the boundary.
         let claim_to = if read_only { 0 } else { snap.uid_next };
-        let recent = match self
+        let first = self
             .ctx
             .store
             .claim_recent(account, info.id, claim_to)
             .await
-        {
-            Ok(first) => snap.uids.iter().copied().filter(|&u| u >= first).collect(),
-            Err(e) => return store_error(e),
-        };
-        let sel = Selected {
-            info,
-            read_only,
-            uid_validity: snap.uid_validity,
-            uids: snap.uids,
-            recent,
-            known_modseq: snap.highest_modseq,
-            keywords: snap.keywords,
-            watch,
-            pending_expunge: Vec::new(),
-        };
-        let out = &mut self.conn.out;
-        sel.write_flags(out);
-        let _ = write!(out, "* {} EXISTS\r\n", sel.exists());
-        let _ = write!(out, "* {} RECENT\r\n", sel.recent.len());
-        if let Some(seq) = snap.first_unseen_uid.and_then(|u| sel.seq_of(u)) {
-            let _ = write!(out, "* OK [UNSEEN {seq}] First unseen message\r\n");
-        }
-        let _ = write!(
-            out,
-            "* OK [UIDVALIDITY {}] UIDs valid\r\n",
-            sel.uid_validity
-        );
-        let _ = write!(
-            out,
-            "* OK [UIDNEXT {}] Predicted next UID\r\n",
-            snap.uid_next
-        );
-        self.selected = Some(sel);
-        if read_only {
-            Status::ok("[READ-ONLY] EXAMINE completed")
+            .map_err(store_error)?;
+        let (uid_next, first_unseen) = (snap.uid_next, snap.first_unseen_uid);
+        let sel = Box::new(Selected::new(account, info, read_only, snap, first, watch));
+        sel.report_opened(&mut self.conn.out, uid_next, first_unseen);
+        let status = if read_only {
+            Status::ok("EXAMINE completed").with(Code::ReadOnly)
         } else {
-            Status::ok("[READ-WRITE] SELECT completed")
-        }
+            Status::ok("SELECT completed").with(Code::ReadWrite)
+        };
+        Ok((sel, status))
     }
 
-    pub(crate) async fn create(&mut self, raw: &RawMailbox, special_use: Vec<String>) -> Status {
+    pub(crate) async fn create(
+        &mut self,
+        account: AccountId,
+        raw: &RawMailbox,
+        special_use: Vec<String>,
+    ) -> Status {
         // A trailing delimiter only says the name will hold children.
         let trimmed = match raw.0.strip_suffix(b"/") {
             Some(t) if !t.is_empty() => RawMailbox(t.to_vec()),
@@ -115,17 +93,21 @@ impl Session {
             Err(s) => return s,
         };
         if name == "INBOX" {
-            return Status::no("[ALREADYEXISTS] INBOX always exists");
+            return Status::no("INBOX always exists").with(Code::AlreadyExists);
         }
         let use_attr = match special_use.as_slice() {
             [] => None,
             [one] => match SPECIAL_USES.iter().find(|u| u.eq_ignore_ascii_case(one)) {
                 Some(u) => Some(*u),
-                None => return Status::no("[USEATTR] Unsupported special-use attribute"),
+                None => {
+                    return Status::no("Unsupported special-use attribute").with(Code::UseAttr);
+                }
             },
-            _ => return Status::no("[USEATTR] Only one special-use attribute per mailbox"),
+            _ => {
+                return Status::no("Only one special-use attribute per mailbox")
+                    .with(Code::UseAttr);
+            }
         };
-        let account = self.account_id();
         let store = &self.ctx.store;
         // RFC 3501 §6.3.3: create the superior names that are needed.
         for parent in names::parents(&name) {
@@ -147,30 +129,39 @@ impl Session {
         }
     }
 
-    pub(crate) async fn delete(&mut self, raw: &RawMailbox) -> Status {
-        let info = match self.lookup(raw).await {
+    /// DELETE; `selected` is the mailbox the session has selected.
+    pub(crate) async fn delete(
+        &mut self,
+        account: AccountId,
+        selected: Option<MailboxId>,
+        raw: &RawMailbox,
+    ) -> Status {
+        let info = match self.lookup(account, raw).await {
             Ok(i) => i,
             Err(s) => return s,
         };
         if info.name == "INBOX" {
-            return Status::no("[CANNOT] INBOX cannot be deleted");
+            return Status::no("INBOX cannot be deleted").with(Code::Cannot);
         }
-        if self.selected.as_ref().is_some_and(|s| s.info.id == info.id) {
-            return Status::no("[INUSE] Close the mailbox before deleting it");
+        if selected == Some(info.id) {
+            return Status::no("Close the mailbox before deleting it").with(Code::InUse);
         }
-        match self
-            .ctx
-            .store
-            .delete_mailbox(self.account_id(), info.id)
-            .await
-        {
+        match self.ctx.store.delete_mailbox(account, info.id).await {
             Ok(()) => Status::ok("DELETE completed"),
             Err(e) => store_error(e),
         }
     }
 
-    pub(crate) async fn rename(&mut self, from: &RawMailbox, to: &RawMailbox) -> Status {
-        let info = match self.lookup(from).await {
+    /// RENAME; `selected` is the session's selected mailbox, which keeps
+    /// its new name.
+    pub(crate) async fn rename(
+        &mut self,
+        account: AccountId,
+        selected: Option<&mut Selected>,
+        from: &RawMailbox,
+        to: &RawMailbox,
+    ) -> Status {
+        let info = match self.lookup(account, from).await {
             Ok(i) => i,
             Err(s) => return s,
         };
@@ -179,12 +170,11 @@ impl Session {
             Err(s) => return s,
         };
         if to == "INBOX" || to == info.name {
-            return Status::no("[ALREADYEXISTS] Target mailbox already exists");
+            return Status::no("Target mailbox already exists").with(Code::AlreadyExists);
         }
         if info.name != "INBOX" && to.starts_with(&format!("{}{DELIMITER}", info.name)) {
-            return Status::no("[CANNOT] Cannot move a mailbox into itself");
+            return Status::no("Cannot move a mailbox into itself").with(Code::Cannot);
         }
-        let account = self.account_id();
         let store = &self.ctx.store;
         for parent in names::parents(&to) {
             match store.mailbox(account, parent).await {
@@ -199,7 +189,7 @@ impl Session {
         }
         match store.rename_mailbox(account, &info.name, &to).await {
             Ok(()) => {
-                if let Some(sel) = self.selected.as_mut()
+                if let Some(sel) = selected
                     && sel.info.id == info.id
                     && info.name != "INBOX"
                 {
@@ -211,18 +201,18 @@ impl Session {
         }
     }
 
-    pub(crate) async fn subscribe(&mut self, raw: &RawMailbox, on: bool) -> Status {
+    pub(crate) async fn subscribe(
+        &mut self,
+        account: AccountId,
+        raw: &RawMailbox,
+        on: bool,
+    ) -> Status {
         let name = match self.mailbox_name(raw) {
             Ok(n) => n,
             Err(s) => return s,
         };
         let word = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
-        match self
-            .ctx
-            .store
-            .set_subscribed(self.account_id(), &name, on)
-            .await
-        {
+        match self.ctx.store.set_subscribed(account, &name, on).await {
             Ok(()) => Status::ok(format!("{word} completed")),
             Err(e) => store_error(e),
         }
@@ -230,6 +220,7 @@ impl Session {
 
     pub(crate) async fn list(
         &mut self,
+        account: AccountId,
         reference: &RawMailbox,
         patterns: &[RawMailbox],
         selection: &[String],
@@ -250,11 +241,18 @@ impl Session {
         }
         if !lsub && pats.len() == 1 && pats[0].is_empty() {
             // The hierarchy delimiter and root (RFC 3501 §6.3.8).
-            self.untagged("LIST (\\Noselect) \"/\" \"\"");
+            self.data(Data::List {
+                lsub: false,
+                attributes: &["\\Noselect"],
+                delimiter: DELIMITER,
+                mailbox: MailboxName {
+                    name: "",
+                    utf8: self.utf8,
+                },
+            });
             return Ok(Status::ok("LIST completed"));
         }
         let pats: Vec<String> = pats.iter().map(|p| names::pattern(&reference, p)).collect();
-        let account = self.account_id();
         let mailboxes = match self.ctx.store.list_mailboxes(account).await {
             Ok(m) => m,
             Err(e) => return Ok(store_error(e)),
@@ -344,21 +342,31 @@ impl Session {
             } else {
                 "\\HasNoChildren"
             });
-            let out = &mut self.conn.out;
-            let _ = write!(out, "* {word} ({}) \"/\" ", attrs.join(" "));
-            response::write_astring(out, names::encode(&name, self.utf8).as_bytes(), self.utf8);
-            out.extend_from_slice(b"\r\n");
+            self.data(Data::List {
+                lsub,
+                attributes: &attrs,
+                delimiter: DELIMITER,
+                mailbox: MailboxName {
+                    name: &name,
+                    utf8: self.utf8,
+                },
+            });
             self.conn.flush_if_large().await?;
         }
         Ok(Status::ok(format!("{word} completed")))
     }
 
-    pub(crate) async fn status(&mut self, raw: &RawMailbox, items: &[StatusItem]) -> Status {
-        let info = match self.lookup(raw).await {
+    pub(crate) async fn status(
+        &mut self,
+        account: AccountId,
+        raw: &RawMailbox,
+        items: &[StatusItem],
+    ) -> Status {
+        let info = match self.lookup(account, raw).await {
             Ok(i) => i,
             Err(s) => return s,
         };
-        let st = match self.ctx.store.status(self.account_id(), info.id).await {
+        let st = match self.ctx.store.status(account, info.id).await {
             Ok(s) => s,
             Err(e) => return store_error(e),
         };
@@ -377,16 +385,15 @@ impl Session {
                     return Status::bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported");
                 }
             };
-            fields.push(format!("{} {v}", item.name()));
+            fields.push((*item, v));
         }
-        let out = &mut self.conn.out;
-        out.extend_from_slice(b"* STATUS ");
-        response::write_astring(
-            out,
-            names::encode(&info.name, self.utf8).as_bytes(),
-            self.utf8,
-        );
-        let _ = write!(out, " ({})\r\n", fields.join(" "));
+        self.data(Data::Status {
+            mailbox: MailboxName {
+                name: &info.name,
+                utf8: self.utf8,
+            },
+            items: &fields,
+        });
         Status::ok("STATUS completed")
     }
 }

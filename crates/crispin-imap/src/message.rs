@@ -1,11 +1,19 @@
 //! Commands that change messages: APPEND, STORE, COPY/MOVE, EXPUNGE and
 //! CLOSE/UNSELECT.
 
+use crate::selected::Selected;
 use crate::session::{Session, Status, store_error};
-use crispin_proto::sequence::compact_set;
+use crispin_proto::response::{Code, Condition};
 use crispin_proto::{Flag, Literal, RawMailbox, SequenceSet, StoreMode};
-use crispin_store::{FlagOp, Flags, MessageData, NewMessage, StoreError};
-use std::io::Write as _;
+use crispin_store::{AccountId, FlagOp, Flags, MessageData, NewMessage, StoreError};
+
+fn try_create() -> Status {
+    Status::no("No such mailbox").with(Code::TryCreate)
+}
+
+fn read_only() -> Status {
+    Status::no("The mailbox is read-only").with(Code::ReadOnly)
+}
 
 /// Turns client flags into stored flags; `\Recent` cannot be set and is
 /// ignored, other unknown system flags are an error.
@@ -22,12 +30,16 @@ pub(crate) fn parse_flags(flags: &[Flag]) -> Result<Flags, Status> {
 impl Session {
     pub(crate) async fn append(
         &mut self,
+        account: AccountId,
         raw: &RawMailbox,
         flags: Vec<Flag>,
         date: Option<chrono::DateTime<chrono::FixedOffset>>,
         message: Literal,
     ) -> Status {
-        match self.prepare_append(raw, flags, date, message).await {
+        match self
+            .prepare_append(account, raw, flags, date, message)
+            .await
+        {
             Ok(append) => append.await,
             Err(status) => status,
         }
@@ -38,6 +50,7 @@ impl Session {
     /// alongside others.
     pub(crate) async fn prepare_append(
         &mut self,
+        account: AccountId,
         raw: &RawMailbox,
         flags: Vec<Flag>,
         date: Option<chrono::DateTime<chrono::FixedOffset>>,
@@ -47,9 +60,9 @@ impl Session {
         if message.is_empty() {
             return Err(Status::no("Cannot append an empty message"));
         }
-        let info = match self.lookup(raw).await {
+        let info = match self.lookup(account, raw).await {
             Ok(i) => i,
-            Err(Status::No(_)) => return Err(Status::no("[TRYCREATE] No such mailbox")),
+            Err(s) if s.condition == Condition::No => return Err(try_create()),
             Err(s) => return Err(s),
         };
         let data = match message {
@@ -68,15 +81,15 @@ impl Session {
         let done = self
             .ctx
             .store
-            .append_queued(self.account_id(), info.id, new)
+            .append_queued(account, info.id, new)
             .await
             .map_err(store_error)?;
         Ok(async move {
             match done.await {
-                Ok(a) => Status::ok(format!(
-                    "[APPENDUID {} {}] APPEND completed",
-                    a.uid_validity, a.uid
-                )),
+                Ok(a) => Status::ok("APPEND completed").with(Code::AppendUid {
+                    uid_validity: a.uid_validity,
+                    uid: a.uid,
+                }),
                 Err(e) => store_error(e),
             }
         })
@@ -84,17 +97,15 @@ impl Session {
 
     pub(crate) async fn store(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         mode: StoreMode,
         silent: bool,
         flags: Vec<Flag>,
     ) -> Status {
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
-        };
         if sel.read_only {
-            return Status::no("[READ-ONLY] The mailbox is read-only");
+            return read_only();
         }
         let change = match parse_flags(&flags) {
             Ok(f) => f,
@@ -113,65 +124,36 @@ impl Session {
         let result = match self
             .ctx
             .store
-            .store_flags(self.account_id(), sel.info.id, &uids, op, &change)
+            .store_flags(sel.account, sel.info.id, &uids, op, &change)
             .await
         {
             Ok(r) => r,
             Err(e) => return store_error(e),
         };
-        let Some(sel) = self.selected.as_mut() else {
-            return Status::bad("No mailbox selected");
-        };
-        if result.keywords_changed {
-            for k in &change.keywords {
-                if !sel.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                    sel.keywords.push(k.clone());
-                }
-            }
-            sel.write_flags(&mut self.conn.out);
-        }
-        if result.modseq > 0 {
-            sel.own_change(result.modseq);
-        }
-        if !silent {
-            for (msg_uid, flags) in &result.current {
-                if let Some(seq) = sel.seq_of(*msg_uid) {
-                    let out = &mut self.conn.out;
-                    let _ = write!(out, "* {seq} FETCH (");
-                    sel.write_msg_flags(out, *msg_uid, flags);
-                    // UID STORE responses must carry the UID (RFC 3501 §6.4.8).
-                    if uid {
-                        let _ = write!(out, " UID {msg_uid}");
-                    }
-                    out.extend_from_slice(b")\r\n");
-                }
-            }
-        }
+        sel.report_stored(&mut self.conn.out, &result, &change.keywords, silent, uid);
         Status::ok("STORE completed")
     }
 
     pub(crate) async fn copy(
         &mut self,
+        sel: &mut Selected,
         uid: bool,
         set: &SequenceSet,
         raw: &RawMailbox,
         is_move: bool,
     ) -> Status {
         let word = if is_move { "MOVE" } else { "COPY" };
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
-        };
         if is_move && sel.read_only {
-            return Status::no("[READ-ONLY] The mailbox is read-only");
+            return read_only();
         }
         let msgs = match sel.resolve(set, uid) {
             Ok(m) => m,
             Err(e) => return Status::bad(e),
         };
         let source = sel.info.id;
-        let dest = match self.lookup(raw).await {
+        let dest = match self.lookup(sel.account, raw).await {
             Ok(i) => i,
-            Err(Status::No(_)) => return Status::no("[TRYCREATE] No such mailbox"),
+            Err(s) if s.condition == Condition::No => return try_create(),
             Err(s) => return s,
         };
         if msgs.is_empty() {
@@ -181,7 +163,7 @@ impl Session {
         let result = match self
             .ctx
             .store
-            .copy(self.account_id(), source, &uids, dest.id, is_move)
+            .copy(sel.account, source, &uids, dest.id, is_move)
             .await
         {
             Ok(r) => r,
@@ -191,68 +173,48 @@ impl Session {
             return Status::ok(format!("{word} completed, nothing to do"));
         }
         let src: Vec<u32> = result.pairs.iter().map(|p| p.0).collect();
-        let dst: Vec<u32> = result.pairs.iter().map(|p| p.1).collect();
-        let code = format!(
-            "COPYUID {} {} {}",
-            result.uid_validity,
-            compact_set(&src),
-            compact_set(&dst)
-        );
+        let code = Code::CopyUid {
+            uid_validity: result.uid_validity,
+            source: src.clone(),
+            dest: result.pairs.iter().map(|p| p.1).collect(),
+        };
         if !is_move {
-            return Status::ok(format!("[{code}] COPY completed"));
+            return Status::ok("COPY completed").with(code);
         }
         // RFC 6851: COPYUID comes untagged, before the EXPUNGEs.
-        self.untagged(&format!("OK [{code}] Moved"));
-        if let Some(sel) = self.selected.as_mut() {
-            for uid in src.iter().rev() {
-                if let Some(seq) = sel.remove(*uid) {
-                    let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
-                }
-            }
-        }
+        self.untagged(Status::ok("Moved").with(code));
+        sel.report_expunged(&mut self.conn.out, &src);
         Status::ok("MOVE completed")
     }
 
-    pub(crate) async fn expunge(&mut self, uids: Option<&SequenceSet>) -> Status {
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
-        };
+    pub(crate) async fn expunge(
+        &mut self,
+        sel: &mut Selected,
+        uids: Option<&SequenceSet>,
+    ) -> Status {
         if sel.read_only {
-            return Status::no("[READ-ONLY] The mailbox is read-only");
+            return read_only();
         }
-        let only: Option<Vec<u32>> = uids.map(|set| set.select_sorted(&sel.uids));
+        let only: Option<Vec<u32>> = uids.map(|set| set.select_sorted(sel.uids()));
         let mailbox = sel.info.id;
         let gone = match self
             .ctx
             .store
-            .expunge(self.account_id(), mailbox, only.as_deref())
+            .expunge(sel.account, mailbox, only.as_deref())
             .await
         {
             Ok(g) => g,
             Err(e) => return store_error(e),
         };
-        if let Some(sel) = self.selected.as_mut() {
-            for uid in gone.iter().rev() {
-                if let Some(seq) = sel.remove(*uid) {
-                    let _ = write!(self.conn.out, "* {seq} EXPUNGE\r\n");
-                }
-            }
-        }
+        sel.report_expunged(&mut self.conn.out, &gone);
         Status::ok("EXPUNGE completed")
     }
 
-    /// CLOSE (which expunges silently) and UNSELECT.
-    pub(crate) async fn close(&mut self, expunge: bool) -> Status {
-        let Some(sel) = self.selected.take() else {
-            return Status::bad("No mailbox selected");
-        };
+    /// CLOSE (which expunges silently) and UNSELECT; the session has
+    /// already left the selected state.
+    pub(crate) async fn close(&mut self, sel: Selected, expunge: bool) -> Status {
         if expunge && !sel.read_only {
-            match self
-                .ctx
-                .store
-                .expunge(self.account_id(), sel.info.id, None)
-                .await
-            {
+            match self.ctx.store.expunge(sel.account, sel.info.id, None).await {
                 Ok(_) | Err(StoreError::NoMailbox) => {}
                 Err(e) => return store_error(e),
             }

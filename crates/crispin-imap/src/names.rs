@@ -1,5 +1,6 @@
-//! Mailbox names: from the wire to the canonical form the store keeps,
-//! back to the wire, and LIST pattern matching.
+//! Mailbox names: from the wire to the canonical form the store keeps, and
+//! LIST pattern matching (back to the wire is the encoder's:
+//! `crispin_proto::response::MailboxName`).
 //!
 //! Canonical names are UTF-8, levels separated by `/`, with `INBOX` in
 //! capitals. Anything that could alias another name or escape the
@@ -68,15 +69,6 @@ pub fn mailbox(raw: &[u8], utf8: bool) -> Result<String, NameError> {
         return Err(NameError::Invalid);
     }
     Ok(s)
-}
-
-/// A name for a response, encoded for the client.
-pub fn encode(name: &str, utf8: bool) -> String {
-    if utf8 {
-        name.to_string()
-    } else {
-        mutf7::encode(name)
-    }
 }
 
 /// All the levels above `name`: `a/b/c` → `a`, `a/b`.

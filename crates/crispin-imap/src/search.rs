@@ -3,10 +3,9 @@
 
 use crate::selected::Selected;
 use crate::session::{Session, Status, store_error};
-use crispin_proto::sequence::compact_set;
+use crispin_proto::response::{Code, Data, SearchResult};
 use crispin_proto::{SearchKey, SearchReturn};
 use crispin_store::{Query, flag};
-use std::io::Write as _;
 
 /// Resolves session-only keys into UID ranges.
 fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
@@ -28,13 +27,14 @@ fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
             for (a, b) in set.ranges(exists) {
                 let b = b.min(exists);
                 if a >= 1 && a <= b {
-                    ranges.push((sel.uids[a as usize - 1], sel.uids[b as usize - 1]));
+                    let uids = sel.uids();
+                    ranges.push((uids[a as usize - 1], uids[b as usize - 1]));
                 }
             }
             Query::Uids(ranges)
         }
         SearchKey::Uid(set) => {
-            let largest = sel.uids.last().copied().unwrap_or(0);
+            let largest = sel.uids().last().copied().unwrap_or(0);
             Query::Uids(set.ranges(largest))
         }
         SearchKey::Flag { flag: f, set } => {
@@ -48,9 +48,7 @@ fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
             }
         }
         SearchKey::Recent(want) => {
-            let mut uids: Vec<u32> = sel.recent.iter().copied().collect();
-            uids.sort_unstable();
-            let ranges = uids.into_iter().map(|u| (u, u)).collect();
+            let ranges = sel.recent_uids().into_iter().map(|u| (u, u)).collect();
             if want {
                 Query::Uids(ranges)
             } else {
@@ -74,6 +72,7 @@ fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
 impl Session {
     pub(crate) async fn search(
         &mut self,
+        sel: &mut Selected,
         tag: &str,
         uid: bool,
         charset: Option<String>,
@@ -84,11 +83,9 @@ impl Session {
             && cs != "UTF-8"
             && cs != "US-ASCII"
         {
-            return Status::no("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+            return Status::no("Unsupported charset")
+                .with(Code::BadCharset(&["UTF-8", "US-ASCII"]));
         }
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
-        };
         let query = match to_query(criteria, sel) {
             Ok(q) => q.normalized(),
             Err(e) => return Status::bad(e),
@@ -96,29 +93,19 @@ impl Session {
         let found = match self
             .ctx
             .store
-            .search(self.account_id(), sel.info.id, &query)
+            .search(sel.account, sel.info.id, &query)
             .await
         {
             Ok(f) => f,
             Err(e) => return store_error(e),
-        };
-        let Some(sel) = &self.selected else {
-            return Status::bad("No mailbox selected");
         };
         // Only messages the client knows about can be reported.
         let nums: Vec<u32> = found
             .into_iter()
             .filter_map(|u| sel.seq_of(u).map(|seq| if uid { u } else { seq }))
             .collect();
-        let out = &mut self.conn.out;
         match ret {
-            None => {
-                out.extend_from_slice(b"* SEARCH");
-                for n in &nums {
-                    let _ = write!(out, " {n}");
-                }
-                out.extend_from_slice(b"\r\n");
-            }
+            None => self.data(Data::Search(&nums)),
             Some(opts) => {
                 // RETURN () means RETURN (ALL) (RFC 4731 §3.1).
                 let opts = if opts.is_empty() {
@@ -126,33 +113,21 @@ impl Session {
                 } else {
                     opts
                 };
-                let _ = write!(out, "* ESEARCH (TAG \"{tag}\")");
-                if uid {
-                    out.extend_from_slice(b" UID");
-                }
-                for opt in &opts {
-                    match opt {
-                        SearchReturn::Min => {
-                            if let Some(n) = nums.first() {
-                                let _ = write!(out, " MIN {n}");
-                            }
-                        }
-                        SearchReturn::Max => {
-                            if let Some(n) = nums.last() {
-                                let _ = write!(out, " MAX {n}");
-                            }
-                        }
-                        SearchReturn::All => {
-                            if !nums.is_empty() {
-                                let _ = write!(out, " ALL {}", compact_set(&nums));
-                            }
-                        }
-                        SearchReturn::Count => {
-                            let _ = write!(out, " COUNT {}", nums.len());
-                        }
-                    }
-                }
-                out.extend_from_slice(b"\r\n");
+                // MIN, MAX and ALL are left out when nothing matched.
+                let results: Vec<SearchResult> = opts
+                    .iter()
+                    .filter_map(|opt| match opt {
+                        SearchReturn::Min => nums.first().map(|&n| SearchResult::Min(n)),
+                        SearchReturn::Max => nums.last().map(|&n| SearchResult::Max(n)),
+                        SearchReturn::All => (!nums.is_empty()).then_some(SearchResult::All(&nums)),
+                        SearchReturn::Count => Some(SearchResult::Count(nums.len() as u32)),
+                    })
+                    .collect();
+                self.data(Data::ESearch {
+                    tag,
+                    uid,
+                    results: &results,
+                });
             }
         }
         Status::ok("SEARCH completed")

@@ -1,31 +1,38 @@
-//! A selected mailbox as one session sees it, and the catching-up with
-//! changes made elsewhere (other sessions, LMTP, ...).
+//! A selected mailbox as one session sees it.
 //!
-//! The session keeps its own sequence-number → UID map. It changes only
-//! when the session reports the change: new messages by `EXISTS`, removed
-//! ones by `EXPUNGE`, and only where RFC 3501 §7.4.1 allows it.
+//! The session keeps its own sequence-number → UID map, its `\Recent`
+//! messages and keywords: what the client has been told. Handlers read
+//! them here; only the reporter (`selected/reporter.rs`) changes them,
+//! and only by telling the client (EXISTS, EXPUNGE, FLAGS), so sequence
+//! numbers never shift under a client without the responses that explain
+//! it.
 
-use crate::session::Session;
+mod reporter;
+
+pub(crate) use reporter::SyncError;
+
 use crispin_proto::SequenceSet;
-use crispin_store::{Flags, MailboxInfo, StoreError};
+use crispin_store::{AccountId, MailboxInfo, Snapshot};
 use std::collections::HashSet;
-use std::io;
-use std::io::Write as _;
 use tokio::sync::watch;
 
 pub(crate) struct Selected {
+    /// Whose mailbox it is: every store call about it is scoped by this.
+    pub account: AccountId,
     pub info: MailboxInfo,
     pub read_only: bool,
     pub uid_validity: u32,
     /// `uids[seq - 1]` is the UID of message `seq`; ascending.
-    pub uids: Vec<u32>,
+    uids: Vec<u32>,
     /// Messages this session reports as `\Recent`.
-    pub recent: HashSet<u32>,
-    pub known_modseq: u64,
-    pub keywords: Vec<String>,
-    pub watch: watch::Receiver<u64>,
+    recent: HashSet<u32>,
+    /// The keywords the client was told of in FLAGS.
+    keywords: Vec<String>,
+    /// The modseq reported up to.
+    known_modseq: u64,
+    watch: watch::Receiver<u64>,
     /// Expunged elsewhere while we could not say so yet.
-    pub pending_expunge: Vec<u32>,
+    pending_expunge: Vec<u32>,
 }
 
 /// A resolved message: sequence number and UID.
@@ -36,12 +43,59 @@ pub(crate) struct Msg {
 }
 
 impl Selected {
+    /// The view of a mailbox as SELECT reads it: `watch` was subscribed
+    /// before the snapshot was taken, so no change falls in between; UIDs
+    /// from `first_recent` on are `\Recent` for this session.
+    pub fn new(
+        account: AccountId,
+        info: MailboxInfo,
+        read_only: bool,
+        snap: Snapshot,
+        first_recent: u32,
+        watch: watch::Receiver<u64>,
+    ) -> Selected {
+        Selected {
+            account,
+            info,
+            read_only,
+            uid_validity: snap.uid_validity,
+            recent: snap
+                .uids
+                .iter()
+                .copied()
+                .filter(|&u| u >= first_recent)
+                .collect(),
+            uids: snap.uids,
+            known_modseq: snap.highest_modseq,
+            keywords: snap.keywords,
+            watch,
+            pending_expunge: Vec::new(),
+        }
+    }
+
     pub fn exists(&self) -> u32 {
         self.uids.len() as u32
     }
 
+    /// Every UID the client knows, in sequence-number order.
+    pub fn uids(&self) -> &[u32] {
+        &self.uids
+    }
+
     pub fn seq_of(&self, uid: u32) -> Option<u32> {
         self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+    }
+
+    /// The `\Recent` messages, ascending.
+    pub fn recent_uids(&self) -> Vec<u32> {
+        let mut uids: Vec<u32> = self.recent.iter().copied().collect();
+        uids.sort_unstable();
+        uids
+    }
+
+    /// A receiver of the mailbox's change feed (IDLE waits on it).
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.watch.clone()
     }
 
     /// Messages named by a set, ascending. For sequence numbers, a number
@@ -71,174 +125,8 @@ impl Selected {
         Ok(out)
     }
 
-    /// Removes a UID we are reporting as expunged; returns its sequence
-    /// number.
-    pub fn remove(&mut self, uid: u32) -> Option<u32> {
-        let i = self.uids.binary_search(&uid).ok()?;
-        self.uids.remove(i);
-        self.recent.remove(&uid);
-        Some(i as u32 + 1)
-    }
-
-    /// The session changed the mailbox itself and already told the client:
-    /// skip re-reporting, unless someone else changed it in between.
-    pub fn own_change(&mut self, modseq: u64) {
-        if modseq == self.known_modseq + 1 {
-            self.known_modseq = modseq;
-        }
-    }
-
-    /// Writes the FLAGS and PERMANENTFLAGS responses.
-    pub fn write_flags(&self, out: &mut Vec<u8>) {
-        let mut list = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-        for k in &self.keywords {
-            list.push(' ');
-            list.push_str(k);
-        }
-        let _ = write!(out, "* FLAGS ({list})\r\n");
-        if self.read_only {
-            out.extend_from_slice(b"* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
-        } else {
-            let _ = write!(
-                out,
-                "* OK [PERMANENTFLAGS ({list} \\*)] Flags permitted\r\n"
-            );
-        }
-    }
-
-    /// Flags as a FETCH response shows them for one message.
-    pub fn write_msg_flags(&self, out: &mut Vec<u8>, uid: u32, flags: &Flags) {
-        out.extend_from_slice(b"FLAGS (");
-        let mut first = true;
-        for name in flags.names() {
-            if !first {
-                out.push(b' ');
-            }
-            first = false;
-            // Flags are atoms (keywords were validated as atoms on input).
-            out.extend_from_slice(name.as_bytes());
-        }
-        if self.recent.contains(&uid) {
-            if !first {
-                out.push(b' ');
-            }
-            out.extend_from_slice(b"\\Recent");
-        }
-        out.push(b')');
-    }
-}
-
-pub(crate) enum SyncError {
-    /// The selected mailbox no longer exists.
-    Gone,
-    Io(io::Error),
-    Store(StoreError),
-}
-
-impl From<io::Error> for SyncError {
-    fn from(e: io::Error) -> Self {
-        SyncError::Io(e)
-    }
-}
-
-impl Session {
-    /// Reports changes made elsewhere. `allow_expunge` is false during
-    /// FETCH, STORE and SEARCH by sequence number; `force` asks the store
-    /// even without a wake-up (NOOP, CHECK, IDLE), which also catches
-    /// changes made by other processes.
-    pub(crate) async fn sync(&mut self, allow_expunge: bool, force: bool) -> Result<(), SyncError> {
-        let account = match &self.account {
-            Some(a) => a.id,
-            None => return Ok(()),
-        };
-        let Some(sel) = self.selected.as_mut() else {
-            return Ok(());
-        };
-        let woken = sel.watch.has_changed().unwrap_or(false);
-        let published = *sel.watch.borrow_and_update();
-        if published == u64::MAX {
-            return Err(SyncError::Gone);
-        }
-        let pending = allow_expunge && !sel.pending_expunge.is_empty();
-        if !force && !woken && !pending {
-            return Ok(());
-        }
-        let mailbox = sel.info.id;
-        let changes = match self
-            .ctx
-            .store
-            .changes_since(account, mailbox, sel.known_modseq, force)
-            .await
-        {
-            Ok(c) => c,
-            Err(StoreError::NoMailbox) => return Err(SyncError::Gone),
-            Err(e) => return Err(SyncError::Store(e)),
-        };
-        let Some(sel) = self.selected.as_mut() else {
-            return Ok(());
-        };
-        let out = &mut self.conn.out;
-
-        sel.pending_expunge.extend(
-            changes
-                .expunged
-                .iter()
-                .filter(|u| sel.uids.binary_search(u).is_ok()),
-        );
-        if allow_expunge && !sel.pending_expunge.is_empty() {
-            let mut gone = std::mem::take(&mut sel.pending_expunge);
-            gone.sort_unstable();
-            gone.dedup();
-            // Highest first, so that each number is still valid as sent.
-            for uid in gone.into_iter().rev() {
-                if let Some(seq) = sel.remove(uid) {
-                    let _ = write!(out, "* {seq} EXPUNGE\r\n");
-                }
-            }
-        }
-
-        if let Some(keywords) = &changes.keywords
-            && *keywords != sel.keywords
-        {
-            sel.keywords = keywords.clone();
-            sel.write_flags(out);
-        }
-
-        let last_uid = sel.uids.last().copied().unwrap_or(0);
-        let mut new_uids = Vec::new();
-        for (uid, flags, _) in &changes.updated {
-            if *uid > last_uid {
-                new_uids.push(*uid);
-            } else if let Some(seq) = sel.seq_of(*uid) {
-                let _ = write!(out, "* {seq} FETCH (UID {uid} ");
-                sel.write_msg_flags(out, *uid, flags);
-                out.extend_from_slice(b")\r\n");
-            }
-        }
-        if !new_uids.is_empty() {
-            sel.uids.extend_from_slice(&new_uids);
-            let _ = write!(out, "* {} EXISTS\r\n", sel.uids.len());
-            if let Some(&max) = new_uids.last() {
-                // Read-only sessions look without claiming (see SELECT).
-                let claim_to = if sel.read_only { 0 } else { max + 1 };
-                let first = self
-                    .ctx
-                    .store
-                    .claim_recent(account, mailbox, claim_to)
-                    .await
-                    .map_err(SyncError::Store)?;
-                let Some(sel) = self.selected.as_mut() else {
-                    return Ok(());
-                };
-                sel.recent.extend(new_uids.iter().filter(|&&u| u >= first));
-            }
-            if let Some(sel) = self.selected.as_ref() {
-                let _ = write!(self.conn.out, "* {} RECENT\r\n", sel.recent.len());
-            }
-        }
-        if let Some(sel) = self.selected.as_mut() {
-            sel.known_modseq = sel.known_modseq.max(changes.highest_modseq);
-        }
-        Ok(())
+    /// Whether this session shows the message as `\Recent`.
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.contains(&uid)
     }
 }

@@ -1,21 +1,32 @@
-//! The command loop, the state machine, and the commands valid in any
-//! state or before login.
+//! The command loop and the state machine (RFC 3501 §3).
+//!
+//! A command's spec row (`crispin_proto::spec`) says in which states it is
+//! valid and what is reported before and after it; the machine applies
+//! that and hands the command to its handler with the state it needs: a
+//! selected-state handler gets the `Selected` itself. Handlers live in one
+//! file per command family and are methods of [`Session`], which holds what
+//! they share (the connection, the store, the settings) but not the state.
 
 use crate::selected::{Selected, SyncError};
-use crate::{AuthError, ConnInfo, ImapContext, SaslStep};
-use base64::Engine as _;
-use crispin_proto::parser::{SaslLine, parse_sasl_response};
+use crate::{ConnInfo, ImapContext};
+use crispin_proto::response::{Code, Data};
+use crispin_proto::spec::{After, Allowed, Before};
 use crispin_proto::{Command, CommandBody, Connection, FrameError, Stream, parse_command};
-use crispin_store::{Account, StoreError};
-use std::io::{self, Write as _};
+use crispin_store::{Account, AccountId, StoreError};
+use std::io;
 use std::sync::Arc;
 
-/// Extensions a client can ENABLE; none of ours needs it yet.
-const ENABLEABLE: &[&str] = &[];
+/// The tagged result of a command (and the untagged OK/NO/BAD/BYE).
+pub(crate) use crispin_proto::response::Status;
 
 /// Consecutive unparsable commands tolerated before we hang up.
 const MAX_BAD_COMMANDS: u32 = 20;
 
+const LOG_IN_FIRST: &str = "Log in first";
+const NO_MAILBOX: &str = "No mailbox selected";
+
+/// What every handler works with; the state is the machine's and is
+/// passed to handlers as arguments.
 pub(crate) struct Session {
     pub ctx: Arc<ImapContext>,
     /// The settings this session started with (a reload changes new
@@ -23,35 +34,167 @@ pub(crate) struct Session {
     pub config: Arc<crate::SessionConfig>,
     pub conn: Connection,
     pub info: ConnInfo,
-    pub account: Option<Account>,
-    pub selected: Option<Selected>,
     /// UTF8=ACCEPT is enabled.
     pub utf8: bool,
     pub enabled: Vec<String>,
-    logout: bool,
     /// The client's name and version from ID (RFC 2971), for the log.
-    client_id: Option<String>,
-    /// Pipelined APPENDs under way, answered in order before anything
-    /// else (see `start_append`).
-    appending: Vec<(String, tokio::task::JoinHandle<Status>)>,
+    pub client_id: Option<String>,
 }
 
-/// The tagged result of a command.
-pub(crate) enum Status {
-    Ok(String),
-    No(String),
-    Bad(String),
+/// The session states of RFC 3501 §3.
+pub(crate) enum State {
+    NotAuthenticated,
+    Authenticated {
+        account: Account,
+    },
+    Selected {
+        account: Account,
+        /// Boxed: the other states are small.
+        mailbox: Box<Selected>,
+    },
+    /// After LOGOUT or a BYE: no further command is read. The account
+    /// stays known until the connection is closed, for the authenticator's
+    /// count of sessions.
+    Logout {
+        account: Option<Account>,
+    },
 }
 
-impl Status {
-    pub fn ok(s: impl Into<String>) -> Status {
-        Status::Ok(s.into())
+impl State {
+    pub fn account(&self) -> Option<&Account> {
+        match self {
+            State::Authenticated { account } | State::Selected { account, .. } => Some(account),
+            State::NotAuthenticated | State::Logout { .. } => None,
+        }
     }
-    pub fn no(s: impl Into<String>) -> Status {
-        Status::No(s.into())
+
+    fn logged_in(&self) -> bool {
+        self.account().is_some()
     }
-    pub fn bad(s: impl Into<String>) -> Status {
-        Status::Bad(s.into())
+
+    fn selected(&mut self) -> Option<&mut Selected> {
+        match self {
+            State::Selected { mailbox, .. } => Some(mailbox),
+            _ => None,
+        }
+    }
+
+    /// Why a command valid in `allowed` cannot run now, as its answer.
+    fn refusal(&self, allowed: Allowed) -> Option<Status> {
+        let selected = matches!(self, State::Selected { .. });
+        match allowed {
+            Allowed::NotAuthenticated if self.logged_in() => {
+                Some(Status::bad("Already authenticated"))
+            }
+            Allowed::Authenticated | Allowed::Selected if !self.logged_in() => {
+                Some(Status::bad(LOG_IN_FIRST))
+            }
+            Allowed::Selected if !selected => Some(Status::bad(NO_MAILBOX)),
+            _ => None,
+        }
+    }
+
+    /// Leaves the selected state, if in it; returns the mailbox that was
+    /// selected.
+    fn deselect(&mut self) -> Option<Selected> {
+        match std::mem::replace(self, State::NotAuthenticated) {
+            State::Selected { account, mailbox } => {
+                *self = State::Authenticated { account };
+                Some(*mailbox)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// Enters the selected state (from the authenticated or selected one:
+    /// SELECT's row admits no other).
+    fn select(&mut self, mailbox: Box<Selected>) {
+        *self = match std::mem::replace(self, State::NotAuthenticated) {
+            State::Authenticated { account } | State::Selected { account, .. } => {
+                State::Selected { account, mailbox }
+            }
+            other => other,
+        };
+    }
+
+    fn logout(&mut self) {
+        let account = match std::mem::replace(self, State::NotAuthenticated) {
+            State::Authenticated { account } | State::Selected { account, .. } => Some(account),
+            State::Logout { account } => account,
+            State::NotAuthenticated => None,
+        };
+        *self = State::Logout { account };
+    }
+
+    fn is_logout(&self) -> bool {
+        matches!(self, State::Logout { .. })
+    }
+}
+
+pub(crate) fn no_such_mailbox() -> Status {
+    Status::no("No such mailbox").with(Code::Nonexistent)
+}
+
+pub(crate) fn server_bug() -> Status {
+    Status::no("Internal error, the command was not completed").with(Code::ServerBug)
+}
+
+pub(crate) fn too_big() -> Status {
+    Status::no("Message too large").with(Code::TooBig)
+}
+
+/// The BYE for a session whose selected mailbox was deleted.
+pub(crate) fn mailbox_deleted() -> Status {
+    Status::bye("The selected mailbox was deleted")
+}
+
+pub(crate) fn store_error(e: StoreError) -> Status {
+    match e {
+        StoreError::NoMailbox => no_such_mailbox(),
+        StoreError::MailboxExists => Status::no("Mailbox already exists").with(Code::AlreadyExists),
+        // As Dovecot answers ENOSPC: clients show OVERQUOTA to the user,
+        // who can make room by deleting mail (RFC 5530 §3).
+        StoreError::Full => {
+            tracing::error!("refused: [OVERQUOTA] the server's disk is full");
+            Status::no("Not enough disk space on the server").with(Code::OverQuota)
+        }
+        StoreError::TooLarge => {
+            tracing::info!("refused: [TOOBIG] message too large");
+            too_big()
+        }
+        StoreError::TooManyKeywords => {
+            tracing::info!(
+                max = crispin_store::MAX_KEYWORDS,
+                "refused: [LIMIT] too many keywords in the mailbox"
+            );
+            Status::no(format!(
+                "The mailbox may have at most {} keywords",
+                crispin_store::MAX_KEYWORDS
+            ))
+            .with(Code::Limit)
+        }
+        e => {
+            tracing::error!(error = %e, "store error");
+            server_bug()
+        }
+    }
+}
+
+impl Session {
+    /// An untagged status response (`* OK …`, `* BYE …`).
+    pub fn untagged(&mut self, status: Status) {
+        status.encode(&mut self.conn.out, None);
+    }
+
+    pub fn tagged(&mut self, tag: &str, status: Status) {
+        status.encode(&mut self.conn.out, Some(tag));
+    }
+
+    pub fn data(&mut self, data: Data) {
+        data.encode(&mut self.conn.out);
     }
 }
 
@@ -60,110 +203,82 @@ pub async fn run_session(ctx: Arc<ImapContext>, stream: Box<dyn Stream>, info: C
     let config = ctx.config();
     let mut limits = config.limits.clone();
     // Before login nobody may upload a message: APPEND literals get the
-    // small limit until then (see `logged_in`).
+    // small limit until then (see `Session::logged_in`).
     limits.max_message = limits.max_literal.min(limits.max_message);
-    let mut s = Session {
-        conn: Connection::new(stream, limits),
-        ctx,
-        config,
-        info,
-        account: None,
-        selected: None,
-        utf8: false,
-        enabled: Vec::new(),
-        logout: false,
-        client_id: None,
+    let mut m = Machine {
+        s: Session {
+            conn: Connection::new(stream, limits),
+            ctx,
+            config,
+            info,
+            utf8: false,
+            enabled: Vec::new(),
+            client_id: None,
+        },
+        state: State::NotAuthenticated,
         appending: Vec::new(),
     };
-    match s.run().await {
-        Ok(()) => s.conn.shutdown().await,
-        Err(e) => tracing::debug!(peer = %s.info.peer, error = %e, "session ended with an error"),
+    match m.run().await {
+        Ok(()) => m.s.conn.shutdown().await,
+        Err(e) => tracing::debug!(peer = %m.s.info.peer, error = %e, "session ended with an error"),
     }
-    if let Some(account) = &s.account {
-        s.ctx.auth.logout(account, &s.info);
-    }
-}
-
-pub(crate) fn store_error(e: StoreError) -> Status {
-    match e {
-        StoreError::NoMailbox => Status::no("[NONEXISTENT] No such mailbox"),
-        StoreError::MailboxExists => Status::no("[ALREADYEXISTS] Mailbox already exists"),
-        // As Dovecot answers ENOSPC: clients show OVERQUOTA to the user,
-        // who can make room by deleting mail (RFC 5530 §3).
-        StoreError::Full => {
-            tracing::error!("refused: [OVERQUOTA] the server's disk is full");
-            Status::no("[OVERQUOTA] Not enough disk space on the server")
-        }
-        StoreError::TooLarge => {
-            tracing::info!("refused: [TOOBIG] message too large");
-            Status::no("[TOOBIG] Message too large")
-        }
-        e => {
-            tracing::error!(error = %e, "store error");
-            Status::no("[SERVERBUG] Internal error, the command was not completed")
-        }
+    let account = match &m.state {
+        State::Logout { account } => account.as_ref(),
+        state => state.account(),
+    };
+    if let Some(account) = account {
+        m.s.ctx.auth.logout(account, &m.s.info);
     }
 }
 
-impl Session {
-    pub fn authenticated(&self) -> bool {
-        self.account.is_some()
-    }
+/// A session and its state.
+struct Machine {
+    s: Session,
+    state: State,
+    /// Pipelined APPENDs under way, answered in order before anything
+    /// else (see `start_append`).
+    appending: Vec<(String, tokio::task::JoinHandle<Status>)>,
+}
 
-    pub fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE"];
-        caps.push("SASL-IR");
-        if !self.info.tls && self.ctx.tls.is_some() && !self.authenticated() {
-            caps.push("STARTTLS");
+/// The account of an authenticated-state command, or the mailbox of a
+/// selected-state one (which knows its account). The state check (`State::refusal`, from the
+/// command's spec row) has let the command through, so the refusals here
+/// are never sent; they keep a mistaken row from reaching a handler.
+macro_rules! account {
+    ($m:expr) => {
+        match $m.state.account() {
+            Some(account) => account.id,
+            None => return Ok(Some(Status::bad(LOG_IN_FIRST))),
         }
-        let mut out = caps.join(" ");
-        if !self.authenticated() {
-            if self.info.plaintext_ok {
-                for m in self.ctx.auth.mechanisms(&self.info) {
-                    out.push_str(" AUTH=");
-                    out.push_str(m);
-                }
-            } else {
-                out.push_str(" LOGINDISABLED");
-            }
-        } else {
-            out.push_str(" UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH");
+    };
+}
+macro_rules! selected {
+    ($m:expr) => {
+        match $m.state.selected() {
+            Some(selected) => selected,
+            None => return Ok(Some(Status::bad(NO_MAILBOX))),
         }
-        out.push_str(&format!(" APPENDLIMIT={}", self.config.limits.max_message));
-        out
-    }
+    };
+}
 
-    pub fn untagged(&mut self, line: &str) {
-        self.conn.out.extend_from_slice(b"* ");
-        self.conn.out.extend_from_slice(line.as_bytes());
-        self.conn.out.extend_from_slice(b"\r\n");
-    }
-
-    fn tagged(&mut self, tag: &str, status: Status) {
-        let (word, text) = match status {
-            Status::Ok(t) => ("OK", t),
-            Status::No(t) => ("NO", t),
-            Status::Bad(t) => ("BAD", t),
-        };
-        let _ = write!(self.conn.out, "{tag} {word} {text}\r\n");
-    }
-
+impl Machine {
     async fn run(&mut self) -> io::Result<()> {
-        let greeting = format!("OK [CAPABILITY {}] Crispin ready", self.capabilities());
-        self.untagged(&greeting);
-        self.conn.flush().await?;
+        let caps = self.s.capabilities(false);
+        self.s
+            .untagged(Status::ok("Crispin ready").with(Code::Capability(caps)));
+        self.s.conn.flush().await?;
         let mut bad_commands = 0;
         loop {
-            let timeout = if self.authenticated() {
-                self.config.autologout
+            let timeout = if self.state.logged_in() {
+                self.s.config.autologout
             } else {
-                self.config.login_timeout
+                self.s.config.login_timeout
             };
-            let shutdown = self.ctx.shutdown.clone();
-            let receiving = self.conn.receiving();
-            let grace = self.config.shutdown_grace;
+            let shutdown = self.s.ctx.shutdown.clone();
+            let receiving = self.s.conn.receiving();
+            let grace = self.s.config.shutdown_grace;
             let frame = {
-                let read = tokio::time::timeout(timeout, self.conn.read_frame());
+                let read = tokio::time::timeout(timeout, self.s.conn.read_frame());
                 tokio::pin!(read);
                 tokio::select! {
                     biased;
@@ -182,34 +297,34 @@ impl Session {
             };
             let Some(frame) = frame else {
                 self.finish_appends().await?;
-                self.untagged("BYE Server shutting down");
-                return self.conn.flush().await;
+                self.s.untagged(Status::bye("Server shutting down"));
+                return self.s.conn.flush().await;
             };
             // Parsed first: only another pipelined APPEND joins the APPENDs
             // under way; anything else is answered after them.
             let frame = frame.map(|r| r.map(parse_command));
-            let joins = matches!(
-                &frame,
+            let joins = match &frame {
                 Ok(Ok(Ok(Command {
                     body: CommandBody::Append { .. },
                     ..
-                })))
-            ) && self.authenticated()
-                && self.conn.has_buffered_input();
-            if !joins && self.finish_appends().await? {
-                return self.conn.flush().await;
+                }))) if self.s.conn.has_buffered_input() => self.state.account().map(|a| a.id),
+                _ => None,
+            };
+            if joins.is_none() && self.finish_appends().await? {
+                return self.s.conn.flush().await;
             }
             let parsed = match frame {
                 Err(_) => {
-                    self.untagged("BYE Autologout: idle for too long");
-                    return self.conn.flush().await;
+                    self.s
+                        .untagged(Status::bye("Autologout: idle for too long"));
+                    return self.s.conn.flush().await;
                 }
                 // Half-closed: answers may still reach the client.
-                Ok(Err(FrameError::Eof)) => return self.conn.flush().await,
+                Ok(Err(FrameError::Eof)) => return self.s.conn.flush().await,
                 Ok(Err(FrameError::Io(e))) => return Err(e),
                 Ok(Err(FrameError::LineTooLong { tag })) => {
                     let tag = tag.unwrap_or_else(|| "*".into());
-                    self.tagged(&tag, Status::bad("Command line too long"));
+                    self.s.tagged(&tag, Status::bad("Command line too long"));
                     bad_commands += 1;
                     None
                 }
@@ -220,18 +335,18 @@ impl Session {
                 })) => {
                     let status = if is_append {
                         tracing::info!(
-                            peer = %self.info.peer,
-                            user = self.account.as_ref().map_or("-", |a| a.name.as_str()),
+                            peer = %self.s.info.peer,
+                            user = self.state.account().map_or("-", |a| a.name.as_str()),
                             "APPEND refused: [TOOBIG]"
                         );
-                        Status::no("[TOOBIG] Message too large")
+                        too_big()
                     } else {
                         Status::bad("Literal too large")
                     };
-                    self.tagged(&tag, status);
+                    self.s.tagged(&tag, status);
                     if fatal {
-                        self.untagged("BYE Protocol error");
-                        return self.conn.flush().await;
+                        self.s.untagged(Status::bye("Protocol error"));
+                        return self.s.conn.flush().await;
                     }
                     None
                 }
@@ -241,38 +356,42 @@ impl Session {
                 None => {}
                 Some(Err(e)) => {
                     let tag = e.tag.unwrap_or_else(|| "*".into());
-                    self.tagged(&tag, Status::bad(format!("Syntax error: {}", e.message)));
+                    self.s
+                        .tagged(&tag, Status::bad(format!("Syntax error: {}", e.message)));
                     bad_commands += 1;
                 }
                 Some(Ok(cmd)) => {
                     bad_commands = 0;
-                    match cmd.body {
-                        CommandBody::Append {
-                            mailbox,
-                            flags,
-                            date,
-                            message,
-                        } if joins => {
-                            self.start_append(cmd.tag, &mailbox, flags, date, message)
+                    match (cmd.body, joins) {
+                        (
+                            CommandBody::Append {
+                                mailbox,
+                                flags,
+                                date,
+                                message,
+                            },
+                            Some(account),
+                        ) => {
+                            self.start_append(cmd.tag, account, &mailbox, flags, date, message)
                                 .await;
                         }
-                        body => self.execute(Command { tag: cmd.tag, body }).await?,
+                        (body, _) => self.execute(Command { tag: cmd.tag, body }).await?,
                     }
                 }
             }
             if bad_commands >= MAX_BAD_COMMANDS {
-                self.untagged("BYE Too many invalid commands");
-                return self.conn.flush().await;
+                self.s.untagged(Status::bye("Too many invalid commands"));
+                return self.s.conn.flush().await;
             }
-            if self.logout {
-                return self.conn.flush().await;
+            if self.state.is_logout() {
+                return self.s.conn.flush().await;
             }
             // Pipelined commands are answered in one write.
-            if !self.conn.has_buffered_input() {
+            if !self.s.conn.has_buffered_input() {
                 if self.finish_appends().await? {
-                    return self.conn.flush().await;
+                    return self.s.conn.flush().await;
                 }
-                self.conn.flush().await?;
+                self.s.conn.flush().await?;
             }
         }
     }
@@ -284,13 +403,18 @@ impl Session {
     async fn start_append(
         &mut self,
         tag: String,
+        account: AccountId,
         mailbox: &crispin_proto::RawMailbox,
         flags: Vec<crispin_proto::Flag>,
         date: Option<chrono::DateTime<chrono::FixedOffset>>,
         message: crispin_proto::Literal,
     ) {
         // Queued in command order here; only the answers wait in tasks.
-        let answer = match self.prepare_append(mailbox, flags, date, message).await {
+        let answer = match self
+            .s
+            .prepare_append(account, mailbox, flags, date, message)
+            .await
+        {
             Ok(append) => tokio::spawn(append),
             Err(status) => tokio::spawn(std::future::ready(status)),
         };
@@ -308,24 +432,20 @@ impl Session {
         for (tag, answer) in std::mem::take(&mut self.appending) {
             let status = answer.await.unwrap_or_else(|e| {
                 tracing::error!(error = %e, "APPEND task failed");
-                Status::no("[SERVERBUG] Internal error, the command was not completed")
+                server_bug()
             });
             answers.push((tag, status));
         }
-        let news = if self.selected.is_some() {
-            self.sync(true, false).await
-        } else {
-            Ok(())
-        };
+        let news = self.report(After::News).await;
         for (tag, status) in answers {
-            self.tagged(&tag, status);
+            self.s.tagged(&tag, status);
         }
         match news {
             Ok(()) => Ok(false),
             Err(SyncError::Io(e)) => Err(e),
             Err(SyncError::Gone) => {
-                self.untagged("BYE The selected mailbox was deleted");
-                self.logout = true;
+                self.s.untagged(mailbox_deleted());
+                self.state.logout();
                 Ok(true)
             }
             Err(SyncError::Store(e)) => {
@@ -335,32 +455,23 @@ impl Session {
         }
     }
 
+    /// The reporter's turn around a command (see `selected/reporter.rs`);
+    /// nothing when no mailbox is selected.
+    async fn report(&mut self, after: After) -> Result<(), SyncError> {
+        match self.state.selected() {
+            Some(mailbox) => self.s.report(mailbox, after).await,
+            None => Ok(()),
+        }
+    }
+
     async fn execute(&mut self, cmd: Command) -> io::Result<()> {
         let Command { tag, body } = cmd;
-        use CommandBody as C;
-        // Commands by sequence number must not see EXPUNGE responses.
-        let (sync_after, allow_expunge, force) = match &body {
-            C::Fetch { uid, .. } | C::Store { uid, .. } | C::Search { uid, .. } => {
-                (true, *uid, false)
-            }
-            C::Noop | C::Check | C::Idle => (true, true, true),
-            C::Logout | C::Close | C::Unselect | C::Select { .. } => (false, false, false),
-            _ => (true, true, false),
-        };
-        let is_uid = matches!(
-            &body,
-            C::Fetch { uid: true, .. }
-                | C::Store { uid: true, .. }
-                | C::Search { uid: true, .. }
-                | C::Copy { uid: true, .. }
-                | C::Expunge { uids: Some(_) }
-        );
-        let name = body.name();
-        tracing::trace!(%tag, command = name, "command");
-        if is_uid && self.selected.is_some() {
+        let spec = body.spec();
+        tracing::trace!(%tag, command = spec.name, "command");
+        if spec.before == Before::AnnounceNew {
             // UID commands may name messages we have not announced yet:
             // announce them first, so they have sequence numbers.
-            if let Err(e) = self.sync(true, false).await {
+            if let Err(e) = self.report(After::News).await {
                 return self.sync_failed(&tag, e).await;
             }
         }
@@ -368,17 +479,14 @@ impl Session {
             // The command wrote its own tagged response (STARTTLS, IDLE).
             return Ok(());
         };
-        if self.logout {
-            self.tagged(&tag, status);
+        if self.state.is_logout() {
+            self.s.tagged(&tag, status);
             return Ok(());
         }
-        if sync_after
-            && self.selected.is_some()
-            && let Err(e) = self.sync(allow_expunge, force).await
-        {
+        if let Err(e) = self.report(spec.after).await {
             return self.sync_failed(&tag, e).await;
         }
-        self.tagged(&tag, status);
+        self.s.tagged(&tag, status);
         Ok(())
     }
 
@@ -386,103 +494,77 @@ impl Session {
         match e {
             SyncError::Io(e) => Err(e),
             SyncError::Gone => {
-                self.untagged("BYE The selected mailbox was deleted");
-                self.logout = true;
-                let _ = tag;
+                self.s.untagged(mailbox_deleted());
+                self.state.logout();
                 Ok(())
             }
             SyncError::Store(e) => {
                 let status = store_error(e);
-                self.tagged(tag, status);
+                self.s.tagged(tag, status);
                 Ok(())
             }
         }
     }
 
-    fn wrong_state(&self, body: &CommandBody) -> Option<Status> {
-        use CommandBody as C;
-        let needs_auth = !matches!(
-            body,
-            C::Capability
-                | C::Noop
-                | C::Logout
-                | C::Id(_)
-                | C::StartTls
-                | C::Login { .. }
-                | C::Authenticate { .. }
-        );
-        let needs_selected = matches!(
-            body,
-            C::Check
-                | C::Close
-                | C::Unselect
-                | C::Expunge { .. }
-                | C::Search { .. }
-                | C::Fetch { .. }
-                | C::Store { .. }
-                | C::Copy { .. }
-        );
-        let pre_auth_only = matches!(body, C::StartTls | C::Login { .. } | C::Authenticate { .. });
-        if pre_auth_only && self.authenticated() {
-            Some(Status::bad("Already authenticated"))
-        } else if needs_auth && !self.authenticated() {
-            Some(Status::bad("Log in first"))
-        } else if needs_selected && self.selected.is_none() {
-            Some(Status::bad("No mailbox selected"))
-        } else {
-            None
-        }
-    }
-
-    /// Runs one command; `None` when it already wrote its tagged response.
+    /// Runs one command in the state its row allows; `None` when it
+    /// already wrote its tagged response. No `_` arm: a new command needs
+    /// its handler here.
     async fn dispatch(&mut self, tag: &str, body: CommandBody) -> io::Result<Option<Status>> {
-        if let Some(status) = self.wrong_state(&body) {
+        if let Some(status) = self.state.refusal(body.spec().allowed) {
             return Ok(Some(status));
         }
+        let logged_in = self.state.logged_in();
         use CommandBody as C;
         Ok(Some(match body {
-            C::Capability => {
-                let caps = format!("CAPABILITY {}", self.capabilities());
-                self.untagged(&caps);
-                Status::ok("CAPABILITY completed")
-            }
+            // Any state (any.rs).
+            C::Capability => self.s.capability(logged_in),
             C::Noop => Status::ok("NOOP completed"),
-            C::Check => Status::ok("CHECK completed"),
             C::Logout => {
-                self.untagged("BYE Logging out");
-                self.logout = true;
-                Status::ok("LOGOUT completed")
+                self.state.logout();
+                self.s.logout()
             }
-            C::Id(params) => {
-                self.client_id = client_id(params.as_deref());
-                if let Some(id) = &self.client_id {
-                    tracing::debug!(client = %id, "client identified itself");
-                }
-                self.untagged(&format!(
-                    "ID (\"name\" \"Crispin\" \"version\" \"{}\")",
-                    env!("CARGO_PKG_VERSION")
-                ));
-                Status::ok("ID completed")
+            C::Id(params) => self.s.id(params.as_deref()),
+            // Not authenticated (auth.rs).
+            C::StartTls => return self.s.starttls(tag).await,
+            C::Login { username, password } => {
+                let login = self.s.login(&username, &password).await;
+                self.logged_in(login)
             }
-            C::Namespace => {
-                self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
-                Status::ok("NAMESPACE completed")
-            }
-            C::Enable(caps) => self.enable(caps),
-            C::StartTls => return self.starttls(tag).await,
-            C::Login { username, password } => self.login(&username, &password).await,
             C::Authenticate { mechanism, initial } => {
-                self.authenticate(&mechanism, initial).await?
+                let login = self.s.authenticate(&mechanism, initial).await?;
+                self.logged_in(login)
             }
-            C::Select { mailbox, read_only } => self.select(&mailbox, read_only).await,
+            // Authenticated (any.rs, mailbox.rs, message.rs, idle.rs).
+            C::Enable(caps) => self.s.enable(caps),
+            C::Namespace => self.s.namespace(),
+            C::Select { mailbox, read_only } => {
+                let account = account!(self);
+                // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
+                self.state.deselect();
+                match self.s.select(account, &mailbox, read_only).await {
+                    Ok((selected, status)) => {
+                        self.state.select(selected);
+                        status
+                    }
+                    Err(status) => status,
+                }
+            }
             C::Create {
                 mailbox,
                 special_use,
-            } => self.create(&mailbox, special_use).await,
-            C::Delete(m) => self.delete(&m).await,
-            C::Rename { from, to } => self.rename(&from, &to).await,
-            C::Subscribe(m) => self.subscribe(&m, true).await,
-            C::Unsubscribe(m) => self.subscribe(&m, false).await,
+            } => self.s.create(account!(self), &mailbox, special_use).await,
+            C::Delete(m) => {
+                let account = account!(self);
+                let selected = self.state.selected().map(|sel| sel.info.id);
+                self.s.delete(account, selected, &m).await
+            }
+            C::Rename { from, to } => {
+                let account = account!(self);
+                let selected = self.state.selected();
+                self.s.rename(account, selected, &from, &to).await
+            }
+            C::Subscribe(m) => self.s.subscribe(account!(self), &m, true).await,
+            C::Unsubscribe(m) => self.s.subscribe(account!(self), &m, false).await,
             C::List {
                 reference,
                 patterns,
@@ -490,223 +572,91 @@ impl Session {
                 return_opts,
                 lsub,
             } => {
-                self.list(&reference, &patterns, &selection, &return_opts, lsub)
+                let account = account!(self);
+                self.s
+                    .list(
+                        account,
+                        &reference,
+                        &patterns,
+                        &selection,
+                        &return_opts,
+                        lsub,
+                    )
                     .await?
             }
-            C::Status { mailbox, items } => self.status(&mailbox, &items).await,
+            C::Status { mailbox, items } => self.s.status(account!(self), &mailbox, &items).await,
             C::Append {
                 mailbox,
                 flags,
                 date,
                 message,
-            } => self.append(&mailbox, flags, date, message).await,
-            C::Idle => match self.idle().await? {
+            } => {
+                let account = account!(self);
+                self.s.append(account, &mailbox, flags, date, message).await
+            }
+            C::Idle => match self.s.idle(self.state.selected()).await? {
                 Some(s) => s,
                 None => return Ok(None),
             },
-            C::Close => self.close(true).await,
-            C::Unselect => self.close(false).await,
-            C::Expunge { uids } => self.expunge(uids.as_ref()).await,
+            // Selected (any.rs, message.rs, search.rs, fetch.rs).
+            C::Check => Status::ok("CHECK completed"),
+            C::Close => self.close(true).await?,
+            C::Unselect => self.close(false).await?,
+            C::Expunge { uids } => {
+                let sel = selected!(self);
+                self.s.expunge(sel, uids.as_ref()).await
+            }
             C::Search {
                 uid,
                 charset,
                 criteria,
                 ret,
-            } => self.search(tag, uid, charset, criteria, ret).await,
-            C::Fetch { uid, set, items } => self.fetch(uid, &set, items).await?,
+            } => {
+                let sel = selected!(self);
+                self.s.search(sel, tag, uid, charset, criteria, ret).await
+            }
+            C::Fetch { uid, set, items } => {
+                let sel = selected!(self);
+                self.s.fetch(sel, uid, &set, items).await?
+            }
             C::Store {
                 uid,
                 set,
                 mode,
                 silent,
                 flags,
-            } => self.store(uid, &set, mode, silent, flags).await,
+            } => {
+                let sel = selected!(self);
+                self.s.store(sel, uid, &set, mode, silent, flags).await
+            }
             C::Copy {
                 uid,
                 set,
                 mailbox,
                 is_move,
-            } => self.copy(uid, &set, &mailbox, is_move).await,
+            } => {
+                let sel = selected!(self);
+                self.s.copy(sel, uid, &set, &mailbox, is_move).await
+            }
         }))
     }
 
-    fn enable(&mut self, caps: Vec<String>) -> Status {
-        // Unknown capabilities are ignored, as RFC 5161 requires.
-        let enabled: Vec<String> = caps
-            .into_iter()
-            .filter(|c| ENABLEABLE.contains(&c.as_str()) && !self.enabled.contains(c))
-            .collect();
-        self.enabled.extend(enabled.iter().cloned());
-        let mut line = String::from("ENABLED");
-        for c in &enabled {
-            line.push(' ');
-            line.push_str(c);
-        }
-        self.untagged(&line);
-        Status::ok("ENABLE completed")
-    }
-
-    async fn starttls(&mut self, tag: &str) -> io::Result<Option<Status>> {
-        let Some(tls) = self.ctx.tls.clone() else {
-            return Ok(Some(Status::bad("STARTTLS is not available")));
-        };
-        if self.info.tls {
-            return Ok(Some(Status::bad("TLS is already active")));
-        }
-        self.tagged(tag, Status::ok("Begin TLS negotiation now"));
-        self.conn.flush().await?;
-        // Whatever the client pipelined in plaintext is dropped here.
-        let plain = self.conn.take_stream();
-        let (stream, exporter) = tls.upgrade(plain).await?;
-        self.conn.set_stream(stream);
-        self.info.tls = true;
-        self.info.plaintext_ok = true;
-        self.info.tls_exporter = exporter;
-        Ok(None)
-    }
-
-    async fn login(&mut self, user: &[u8], password: &[u8]) -> Status {
-        if !self.info.plaintext_ok {
-            return Status::no("[PRIVACYREQUIRED] Use TLS before logging in");
-        }
-        match self.ctx.auth.login(user, password, &self.info).await {
-            Ok(account) => self.logged_in(account, "LOGIN"),
-            Err(e) => self.auth_failure(e, user, "LOGIN"),
-        }
-    }
-
-    fn logged_in(&mut self, account: Account, mechanism: &str) -> Status {
-        tracing::info!(
-            user = %account.name,
-            peer = %self.info.peer,
-            mechanism,
-            tls = self.info.tls,
-            client = self.client_id.as_deref().unwrap_or("-"),
-            "logged in"
-        );
-        // The connection's span (the server's) names the account from now on.
-        tracing::Span::current().record("user", account.name.as_str());
-        self.account = Some(account);
-        self.conn.limits.max_message = self.config.limits.max_message;
-        Status::ok(format!("[CAPABILITY {}] Logged in", self.capabilities()))
-    }
-
-    async fn authenticate(
-        &mut self,
-        mechanism: &str,
-        initial: Option<Vec<u8>>,
-    ) -> io::Result<Status> {
-        if !self.info.plaintext_ok {
-            return Ok(Status::no("[PRIVACYREQUIRED] Use TLS before logging in"));
-        }
-        let Some(mut exchange) = self.ctx.auth.start(mechanism, &self.info) else {
-            return Ok(Status::no("Unsupported authentication mechanism"));
-        };
-        let b64 = base64::engine::general_purpose::STANDARD;
-        // Without an initial response the mechanism speaks first: PLAIN
-        // and SCRAM with an empty challenge, LOGIN with "Username:".
-        let mut response = match initial {
-            Some(data) => match b64.decode(&data) {
-                Ok(d) => d,
-                Err(_) => return Ok(Status::bad("Invalid base64 in initial response")),
-            },
-            None => Vec::new(),
-        };
-        loop {
-            match exchange.step(&response).await {
-                SaslStep::Challenge(c) => {
-                    let _ = write!(self.conn.out, "+ {}\r\n", b64.encode(&c));
-                    self.conn.flush().await?;
-                    response = match self.read_sasl_line().await? {
-                        Ok(d) => d,
-                        Err(status) => return Ok(status),
-                    };
-                }
-                SaslStep::Success { account, data } => {
-                    if let Some(data) = data {
-                        // Additional data with success goes in a final
-                        // challenge the client answers with an empty line.
-                        let _ = write!(self.conn.out, "+ {}\r\n", b64.encode(&data));
-                        self.conn.flush().await?;
-                        match self.read_sasl_line().await? {
-                            Ok(d) if d.is_empty() => {}
-                            Ok(_) => return Ok(Status::bad("Unexpected data after success")),
-                            Err(status) => return Ok(status),
-                        }
-                    }
-                    return Ok(self.logged_in(account, mechanism));
-                }
-                SaslStep::Failure(e) => return Ok(self.auth_failure(e, b"", mechanism)),
-            }
-        }
-    }
-
-    /// Reads one client line of a SASL exchange.
-    async fn read_sasl_line(&mut self) -> io::Result<Result<Vec<u8>, Status>> {
-        let line = match self.conn.read_line().await {
-            Ok(l) => l,
-            Err(FrameError::Io(e)) => return Err(e),
-            Err(FrameError::Eof) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Err(_) => return Ok(Err(Status::bad("Response too long"))),
-        };
-        Ok(match parse_sasl_response(&line) {
-            Some(SaslLine::Cancel) => Err(Status::bad("Authentication cancelled")),
-            Some(SaslLine::Data(d)) => base64::engine::general_purpose::STANDARD
-                .decode(&d)
-                .map_err(|_| Status::bad("Invalid base64")),
-            None => Err(Status::bad("Invalid base64")),
+    /// CLOSE and UNSELECT: back to the authenticated state.
+    async fn close(&mut self, expunge: bool) -> io::Result<Status> {
+        Ok(match self.state.deselect() {
+            Some(selected) => self.s.close(selected, expunge).await,
+            None => Status::bad(NO_MAILBOX),
         })
     }
-}
 
-/// `name "version"` from an ID list, bounded (it is the client's text).
-fn client_id(params: Option<&[(String, Option<String>)]>) -> Option<String> {
-    let field = |key: &str| {
-        params?
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .and_then(|(_, v)| v.clone())
-    };
-    let mut id = field("name")?;
-    if let Some(version) = field("version") {
-        id.push(' ');
-        id.push_str(&version);
-    }
-    Some(id.chars().filter(|c| !c.is_control()).take(100).collect())
-}
-
-impl Session {
-    /// The tagged answer to a failed login, logged with what the client
-    /// tried (the authenticator logs the account and the counts).
-    fn auth_failure(&self, e: AuthError, user: &[u8], mechanism: &str) -> Status {
-        let user = String::from_utf8_lossy(&user[..user.len().min(100)]);
-        let (status, why) = match e {
-            AuthError::Failed => (
-                Status::no("[AUTHENTICATIONFAILED] Authentication failed"),
-                "wrong name or password",
-            ),
-            AuthError::Throttled => (
-                Status::no("[UNAVAILABLE] Too many failed logins, try again later"),
-                "locked out",
-            ),
-            AuthError::Unavailable => (
-                Status::no("[UNAVAILABLE] Authentication is temporarily unavailable"),
-                "backend unavailable",
-            ),
-            AuthError::Limit => (
-                Status::no("[LIMIT] Too many sessions for this user from your address"),
-                "too many sessions",
-            ),
-        };
-        tracing::info!(
-            user = %user,
-            peer = %self.info.peer,
-            mechanism,
-            tls = self.info.tls,
-            client = self.client_id.as_deref().unwrap_or("-"),
-            why,
-            "login refused"
-        );
-        status
+    /// Enters the authenticated state after a successful login.
+    fn logged_in(&mut self, login: Result<(Account, Status), Status>) -> Status {
+        match login {
+            Ok((account, status)) => {
+                self.state = State::Authenticated { account };
+                status
+            }
+            Err(status) => status,
+        }
     }
 }

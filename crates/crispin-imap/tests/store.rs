@@ -144,3 +144,29 @@ async fn store_recent_invalid_flags_and_read_only() {
     assert_eq!(flags_in(&f[0]), set(&[]));
     imap.shutdown().await;
 }
+
+/// One client cannot give a mailbox more keywords than the store allows
+/// (every SELECT lists them all): STORE and APPEND get NO [LIMIT], and
+/// nothing changes; known keywords stay usable.
+#[tokio::test]
+async fn keywords_beyond_the_cap_get_limit() {
+    let (imap, mut c) = selected_with(1).await;
+    let max = crispin_store::MAX_KEYWORDS;
+    let names: Vec<String> = (0..max).map(|i| format!("k{i}")).collect();
+    c.ok(&format!("STORE 1 +FLAGS.SILENT ({})", names.join(" ")))
+        .await;
+    let st = c.status("STORE 1 +FLAGS (one-too-many)").await;
+    assert_no(&st, Some("LIMIT"));
+    let st = c
+        .append("INBOX", "(another-new-one)", &message("x", "y"))
+        .await;
+    assert_no(&st, Some("LIMIT"));
+    let f = c.ok("FETCH 1 (FLAGS)").await;
+    assert!(!f[0].contains("one-too-many"), "{}", f[0]);
+    assert_eq!(
+        c.ok("STATUS INBOX (MESSAGES)").await,
+        vec!["* STATUS INBOX (MESSAGES 1)"]
+    );
+    c.ok("STORE 1 FLAGS (K7)").await;
+    imap.shutdown().await;
+}

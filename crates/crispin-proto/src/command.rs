@@ -103,49 +103,6 @@ pub enum CommandBody {
     },
 }
 
-impl CommandBody {
-    /// The command's name as it appears in responses and logs.
-    pub fn name(&self) -> &'static str {
-        use CommandBody::*;
-        match self {
-            Capability => "CAPABILITY",
-            Noop => "NOOP",
-            Logout => "LOGOUT",
-            Id(_) => "ID",
-            StartTls => "STARTTLS",
-            Login { .. } => "LOGIN",
-            Authenticate { .. } => "AUTHENTICATE",
-            Enable(_) => "ENABLE",
-            Select {
-                read_only: false, ..
-            } => "SELECT",
-            Select {
-                read_only: true, ..
-            } => "EXAMINE",
-            Create { .. } => "CREATE",
-            Delete(_) => "DELETE",
-            Rename { .. } => "RENAME",
-            Subscribe(_) => "SUBSCRIBE",
-            Unsubscribe(_) => "UNSUBSCRIBE",
-            List { lsub: false, .. } => "LIST",
-            List { lsub: true, .. } => "LSUB",
-            Namespace => "NAMESPACE",
-            Status { .. } => "STATUS",
-            Append { .. } => "APPEND",
-            Idle => "IDLE",
-            Check => "CHECK",
-            Close => "CLOSE",
-            Unselect => "UNSELECT",
-            Expunge { .. } => "EXPUNGE",
-            Search { .. } => "SEARCH",
-            Fetch { .. } => "FETCH",
-            Store { .. } => "STORE",
-            Copy { is_move: false, .. } => "COPY",
-            Copy { is_move: true, .. } => "MOVE",
-        }
-    }
-}
-
 /// A mailbox name exactly as it was on the wire: the session decodes it,
 /// because only the session knows whether UTF8=ACCEPT is enabled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +220,30 @@ impl Section {
         }
         s
     }
+}
+
+/// A command modifier or parameter in RFC 4466's generic syntax (§2.1):
+/// its name, upper-cased, and its value. None is accepted yet (see
+/// `parser/modifier.rs`); CONDSTORE's and QRESYNC's will be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modifier {
+    pub name: String,
+    pub value: Option<ExtValue>,
+}
+
+/// `tagged-ext-val` (RFC 4466 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtValue {
+    /// A sequence set or a number, as written.
+    Simple(String),
+    List(Vec<ExtItem>),
+}
+
+/// `tagged-ext-comp` (RFC 4466 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtItem {
+    Astring(Vec<u8>),
+    List(Vec<ExtItem>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

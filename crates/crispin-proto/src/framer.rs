@@ -409,7 +409,7 @@ impl Connection {
             text.truncate(ann.prefix);
             frame.chunks.push(Chunk::Text(text));
             if ann.sync {
-                self.out.extend_from_slice(b"+ Ready for literal data\r\n");
+                crate::response::write_continuation(&mut self.out, b"Ready for literal data");
                 self.flush().await?;
             }
             let literal = self.read_literal(ann.len).await?;
