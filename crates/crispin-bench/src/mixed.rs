@@ -6,9 +6,9 @@
 
 use crate::corpus::{self, Rng};
 use crate::imap::{Conn, find_ci, number_after, untagged_number};
-use crate::stats::{Recorder, Report};
+use crate::stats::{Recorder, Report, run_clients};
 use crate::target::Target;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,51 +68,19 @@ pub async fn run(t: &Target, o: &MixedOpts, report: &mut Report) -> Result<()> {
                     "long-lived"
                 }
             );
-            let start = Instant::now();
-            let deadline = start + o.duration;
-            let mut tasks = tokio::task::JoinSet::new();
-            for k in 1..=clients {
+            let deadline = Instant::now() + o.duration;
+            run_clients(&group, clients, OPS, report, |k| {
                 let t = t.clone();
                 let user = format!("{}{k}", o.user_prefix);
                 let pool = pool.clone();
                 let seed = o.seed ^ (k as u64) << 32;
-                tasks.spawn(async move {
+                async move {
                     let mut rec = Recorder::default();
                     let result = client(&t, &user, mode, deadline, &pool, seed, &mut rec).await;
                     (user, result, rec)
-                });
-            }
-            let mut rec = Recorder::default();
-            let mut failures = Vec::new();
-            while let Some(done) = tasks.join_next().await {
-                let (user, result, r) = done.context("a client task panicked")?;
-                if let Err(e) = result {
-                    failures.push(format!("{user}: {e:#}"));
                 }
-                rec.merge(r);
-            }
-            let elapsed = start.elapsed();
-            if !failures.is_empty() {
-                bail!(
-                    "{group}: {} of {clients} clients failed; first: {}",
-                    failures.len(),
-                    failures[0]
-                );
-            }
-            if rec.count("cycle") == 0 {
-                bail!("{group}: no cycle completed in {:?}", o.duration);
-            }
-            for mut m in rec.metrics(&group, elapsed, OPS) {
-                if m.name == "cycle" {
-                    m.name = "cycles".into();
-                    m.unit = "cycles/s".into();
-                    report.metrics.push(m);
-                } else {
-                    // Every command runs once per cycle: its rate is the
-                    // cycle rate, its latency is what tells it apart.
-                    report.metrics.push(m.by_latency());
-                }
-            }
+            })
+            .await?;
         }
     }
     Ok(())

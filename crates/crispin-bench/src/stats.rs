@@ -236,6 +236,60 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// Runs `clients` client tasks (the k-th made by `client(k)`, 1-based) to
+/// their end, then reports their merged figures under `group`: "cycles"
+/// as a rate, every other operation by its latency (each runs once a
+/// cycle, so its rate is the cycle rate). Any client's failure fails the
+/// group.
+pub async fn run_clients<F, Fut>(
+    group: &str,
+    clients: usize,
+    order: &[&str],
+    report: &mut Report,
+    client: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = (String, anyhow::Result<()>, Recorder)> + Send + 'static,
+{
+    use anyhow::{Context, bail};
+    let start = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 1..=clients {
+        tasks.spawn(client(k));
+    }
+    let mut rec = Recorder::default();
+    let mut failures = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (who, result, r) = done.context("a client task panicked")?;
+        if let Err(e) = result {
+            failures.push(format!("{who}: {e:#}"));
+        }
+        rec.merge(r);
+    }
+    let elapsed = start.elapsed();
+    if !failures.is_empty() {
+        bail!(
+            "{group}: {} of {clients} clients failed; first: {}",
+            failures.len(),
+            failures[0]
+        );
+    }
+    if rec.count("cycle") == 0 {
+        bail!("{group}: no cycle completed");
+    }
+    for mut m in rec.metrics(group, elapsed, order) {
+        if m.name == "cycle" {
+            m.name = "cycles".into();
+            m.unit = "cycles/s".into();
+            report.metrics.push(m);
+        } else {
+            report.metrics.push(m.by_latency());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

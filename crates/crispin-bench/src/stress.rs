@@ -12,9 +12,9 @@
 use crate::corpus::{self, Rng};
 use crate::imap::{Conn, find_ci, number_after, untagged_number};
 use crate::mixed::Mode;
-use crate::stats::{Recorder, Report};
+use crate::stats::{Recorder, Report, run_clients};
 use crate::target::Target;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,49 +68,19 @@ pub async fn run(t: &Target, o: &StressOpts, report: &mut Report) -> Result<()> 
                     "persistent"
                 }
             );
-            let start = Instant::now();
-            let deadline = start + o.duration;
-            let mut tasks = tokio::task::JoinSet::new();
-            for k in 1..=clients {
+            let deadline = Instant::now() + o.duration;
+            run_clients(&group, clients, OPS, report, |k| {
                 let t = t.clone();
                 let o = o.clone();
                 let pool = pool.clone();
-                tasks.spawn(async move {
+                async move {
                     let mut rec = Recorder::default();
                     let seed = o.seed ^ ((k as u64) << 40) ^ mode as u64;
                     let result = client(&t, &o, mode, deadline, &pool, seed, &mut rec).await;
-                    (k, result, rec)
-                });
-            }
-            let mut rec = Recorder::default();
-            let mut failures = Vec::new();
-            while let Some(done) = tasks.join_next().await {
-                let (k, result, r) = done.context("a client task panicked")?;
-                if let Err(e) = result {
-                    failures.push(format!("client {k}: {e:#}"));
+                    (format!("client {k}"), result, rec)
                 }
-                rec.merge(r);
-            }
-            let elapsed = start.elapsed();
-            if !failures.is_empty() {
-                bail!(
-                    "{group}: {} of {clients} clients failed; first: {}",
-                    failures.len(),
-                    failures[0]
-                );
-            }
-            if rec.count("cycle") == 0 {
-                bail!("{group}: no cycle completed in {:?}", o.duration);
-            }
-            for mut m in rec.metrics(&group, elapsed, OPS) {
-                if m.name == "cycle" {
-                    m.name = "cycles".into();
-                    m.unit = "cycles/s".into();
-                    report.metrics.push(m);
-                } else {
-                    report.metrics.push(m.by_latency());
-                }
-            }
+            })
+            .await?;
         }
     }
     Ok(())
