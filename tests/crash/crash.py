@@ -171,7 +171,10 @@ def flagger(server, rec, stop, wid, uids):
         while not stop.is_set():
             n += 1
             uid = random.choice(uids)
-            kw = f"k{wid}x{n}"
+            # A pool of 100 names per writer: the mailbox holds at most 256
+            # keywords (NO [LIMIT] beyond), and 200 UIDs x 200 names still
+            # makes nearly every STORE a new (UID, keyword) pair to check.
+            kw = f"k{wid}x{n % 100}"
             typ, resp = m.uid("STORE", str(uid), "+FLAGS.SILENT", f"({kw})")
             if typ != "OK":
                 raise AssertionError(f"STORE: {typ} {resp}")
