@@ -125,6 +125,9 @@ impl Store for Failing {
     async fn read_blob(&self, a: AccountId, b: &str, s: u64, l: u64) -> Result<Vec<u8>> {
         self.inner.read_blob(a, b, s, l).await
     }
+    async fn open_blob(&self, a: AccountId, b: &str) -> Result<BlobReader> {
+        self.inner.open_blob(a, b).await
+    }
     async fn store_flags(
         &self,
         a: AccountId,

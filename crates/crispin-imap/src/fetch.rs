@@ -2,10 +2,11 @@
 //! body sections are byte ranges of the stored message, streamed.
 
 use crate::selected::{Msg, Selected};
-use crate::session::{Session, Status, store_error};
+use crate::session::{Session, Status, server_bug, store_error};
+use crispin_proto::response::Code;
 use crispin_proto::response::{FetchItem, FetchWriter, section_label};
 use crispin_proto::{FetchAttr, Section, SectionText, SequenceSet};
-use crispin_store::{FetchNeed, FlagOp, Flags, MessageRecord, flag};
+use crispin_store::{BlobReader, FetchNeed, FlagOp, Flags, MessageRecord, StoreError, flag};
 use std::io;
 
 /// Messages per store round trip.
@@ -28,6 +29,28 @@ enum Source {
         not: bool,
         fields: Vec<String>,
     },
+}
+
+/// A message's stored content, opened at its first body section read
+/// ([`crispin_store::Store::open_blob`]): once open, it reads to its end
+/// whatever other sessions expunge meanwhile.
+enum Content {
+    Unopened,
+    Open(BlobReader),
+    /// Expunged by another session, or unreadable: its sections are NIL.
+    Gone,
+}
+
+/// What a FETCH met that its tagged answer reports.
+#[derive(Default)]
+struct Outcome {
+    /// Messages or contents another session expunged after this session
+    /// last reported: answered with what is still readable, NIL for the
+    /// rest, and `OK [EXPUNGEISSUED]` (RFC 9051 §7.1, RFC 2180 §4.1.3; as
+    /// Dovecot does), so that the client may NOOP to hear of the expunge.
+    expunged: bool,
+    /// Content the store could not read for another reason (logged).
+    failed: bool,
 }
 
 fn needs(items: &[FetchAttr], utf8: bool) -> FetchNeed {
@@ -230,15 +253,22 @@ impl Session {
             async move { store.fetch(account, mailbox, &uids, need).await }
         };
         let mut chunks = msgs.chunks(BATCH);
+        let mut asked = msgs.chunks(BATCH).map(<[Msg]>::len);
         let mut current = match chunks.next() {
             Some(chunk) => Some(read(chunk).await),
             None => None,
         };
+        let mut outcome = Outcome::default();
         while let Some(result) = current.take() {
             let mut records = match result {
                 Ok(r) => r,
                 Err(e) => return Ok(store_error(e)),
             };
+            // The store skips messages no longer there: expunged by another
+            // session since this one last reported (it still shows them).
+            if records.len() < asked.next().unwrap_or(0) {
+                outcome.expunged = true;
+            }
             let next = chunks.next().map(|chunk| tokio::spawn(read(chunk)));
             let mut newly_seen = Vec::new();
             if mark_seen {
@@ -277,7 +307,8 @@ impl Session {
                     continue;
                 };
                 let with_flags = newly_seen.binary_search(&rec.uid).is_ok() && !with_flags_item;
-                self.write_fetch(sel, seq, rec, &plan, with_flags).await?;
+                self.write_fetch(sel, seq, rec, &plan, with_flags, &mut outcome)
+                    .await?;
                 self.conn.flush_if_large().await?;
             }
             if let Some(task) = next {
@@ -288,7 +319,14 @@ impl Session {
                 }));
             }
         }
-        Ok(Status::ok("FETCH completed"))
+        Ok(if outcome.failed {
+            server_bug()
+        } else if outcome.expunged {
+            Status::ok("FETCH completed; some messages were expunged meanwhile")
+                .with(Code::ExpungeIssued)
+        } else {
+            Status::ok("FETCH completed")
+        })
     }
 
     async fn write_fetch(
@@ -298,8 +336,10 @@ impl Session {
         rec: &MessageRecord,
         plan: &Plan,
         extra_flags: bool,
+        outcome: &mut Outcome,
     ) -> io::Result<()> {
         let utf8 = self.utf8;
+        let mut content = Content::Unopened;
         let mut w = FetchWriter::begin(&mut self.conn.out, seq);
         for (item, label) in plan.items.iter().zip(&plan.labels) {
             let out = &mut self.conn.out;
@@ -335,8 +375,15 @@ impl Session {
                 }
                 FetchAttr::Rfc822 => {
                     w.item(out, FetchItem::Rfc822);
-                    self.write_source(sel.account, rec, Source::Range(0, rec.size), None)
-                        .await?;
+                    self.write_source(
+                        sel.account,
+                        rec,
+                        &mut content,
+                        outcome,
+                        Source::Range(0, rec.size),
+                        None,
+                    )
+                    .await?;
                 }
                 FetchAttr::Rfc822Header => {
                     w.item(out, FetchItem::Rfc822Header);
@@ -345,21 +392,29 @@ impl Session {
                         .as_deref()
                         .map(<[u8]>::to_vec)
                         .unwrap_or_default();
-                    self.write_source(sel.account, rec, Source::Bytes(header), None)
-                        .await?;
+                    self.write_source(
+                        sel.account,
+                        rec,
+                        &mut content,
+                        outcome,
+                        Source::Bytes(header),
+                        None,
+                    )
+                    .await?;
                 }
                 FetchAttr::Rfc822Text => {
                     w.item(out, FetchItem::Rfc822Text);
                     let start = rec.meta.as_ref().map_or(0, |m| m.root.body_start);
                     let source = Source::Range(u64::from(start), rec.size);
-                    self.write_source(sel.account, rec, source, None).await?;
+                    self.write_source(sel.account, rec, &mut content, outcome, source, None)
+                        .await?;
                 }
                 FetchAttr::BodySection {
                     section, partial, ..
                 } => {
                     w.item(out, FetchItem::Section(label));
                     let source = section_source(rec, section, plan.exact_fields);
-                    self.write_source(sel.account, rec, source, *partial)
+                    self.write_source(sel.account, rec, &mut content, outcome, source, *partial)
                         .await?;
                 }
             }
@@ -376,10 +431,16 @@ impl Session {
     }
 
     /// Writes a section's bytes as a literal (or NIL), applying a partial.
+    /// Content gone (see [`Content`]) is NIL; so is content that cannot be
+    /// read before the literal's length is sent. After that, only a read
+    /// error can end the connection (the length is on the wire).
+    #[allow(clippy::too_many_arguments)]
     async fn write_source(
         &mut self,
         account: crispin_store::AccountId,
         rec: &MessageRecord,
+        content: &mut Content,
+        outcome: &mut Outcome,
         source: Source,
         partial: Option<(u32, u32)>,
     ) -> io::Result<()> {
@@ -400,28 +461,64 @@ impl Session {
                 not,
                 fields,
             } => {
-                let block = self
-                    .read(account, rec, start, end.saturating_sub(start))
-                    .await?;
+                let read = match self.open(account, rec, content, outcome).await {
+                    Some(reader) => Some(reader.read(start, end.saturating_sub(start)).await),
+                    None => None,
+                };
+                let block = match read {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => {
+                        unreadable(rec, &e, outcome);
+                        FetchWriter::nil(&mut self.conn.out);
+                        return Ok(());
+                    }
+                    None => {
+                        FetchWriter::nil(&mut self.conn.out);
+                        return Ok(());
+                    }
+                };
                 let bytes = header_fields(&block, not, &fields);
-                return Box::pin(self.write_source(account, rec, Source::Bytes(bytes), partial))
-                    .await;
+                self.write_bytes(&bytes, clip(bytes.len() as u64));
             }
             Source::Range(a, b) => {
                 let b = b.min(rec.size);
                 let a = a.min(b);
                 let (off, len) = clip(b - a);
-                FetchWriter::literal(&mut self.conn.out, len);
+                if len == 0 {
+                    FetchWriter::literal(&mut self.conn.out, 0);
+                    return Ok(());
+                }
+                let Some(reader) = self.open(account, rec, content, outcome).await else {
+                    FetchWriter::nil(&mut self.conn.out);
+                    return Ok(());
+                };
                 let mut pos = a + off;
                 let end = pos + len;
+                let mut first = true;
                 while pos < end {
                     let n = (end - pos).min(CHUNK);
-                    let data = self.read(account, rec, pos, n).await?;
+                    let data = match reader.read(pos, n).await {
+                        Ok(d) => d,
+                        // Nothing of the literal sent yet: NIL instead.
+                        Err(e) if first => {
+                            unreadable(rec, &e, outcome);
+                            FetchWriter::nil(&mut self.conn.out);
+                            return Ok(());
+                        }
+                        Err(e) => {
+                            tracing::error!(blob = %rec.blob, error = %e, "cannot read message");
+                            return Err(io::Error::other(e.to_string()));
+                        }
+                    };
                     if data.len() as u64 != n {
-                        // The literal length is already on the wire: a
-                        // short blob can only end the connection.
+                        // A literal's length is promised before its bytes:
+                        // a short file can only end the connection.
                         tracing::error!(blob = %rec.blob, "message file shorter than recorded");
                         return Err(io::Error::other("message file is truncated"));
+                    }
+                    if first {
+                        FetchWriter::literal(&mut self.conn.out, len);
+                        first = false;
                     }
                     self.conn.write_through(&data).await?;
                     pos += n;
@@ -431,27 +528,46 @@ impl Session {
         Ok(())
     }
 
+    /// The message's content, opened at its first use; None when it is
+    /// gone (noted in `outcome`).
+    async fn open<'c>(
+        &self,
+        account: crispin_store::AccountId,
+        rec: &MessageRecord,
+        content: &'c mut Content,
+        outcome: &mut Outcome,
+    ) -> Option<&'c BlobReader> {
+        if let Content::Unopened = content {
+            *content = match self.ctx.store.open_blob(account, &rec.blob).await {
+                Ok(reader) => Content::Open(reader),
+                Err(e) => {
+                    unreadable(rec, &e, outcome);
+                    Content::Gone
+                }
+            };
+        }
+        match content {
+            Content::Open(reader) => Some(reader),
+            Content::Unopened | Content::Gone => None,
+        }
+    }
+
     /// `len` bytes of `bytes` from `start`, as a literal.
     fn write_bytes(&mut self, bytes: &[u8], (start, len): (u64, u64)) {
         let slice = &bytes[start as usize..(start + len) as usize];
         FetchWriter::literal(&mut self.conn.out, len);
         self.conn.out.extend_from_slice(slice);
     }
+}
 
-    async fn read(
-        &self,
-        account: crispin_store::AccountId,
-        rec: &MessageRecord,
-        start: u64,
-        len: u64,
-    ) -> io::Result<Vec<u8>> {
-        self.ctx
-            .store
-            .read_blob(account, &rec.blob, start, len)
-            .await
-            .map_err(|e| {
-                tracing::error!(blob = %rec.blob, error = %e, "cannot read message");
-                io::Error::other(e.to_string())
-            })
+/// Notes content that could not be read: expunged meanwhile (an answer,
+/// not a failure), or an error of the store's (logged).
+fn unreadable(rec: &MessageRecord, e: &StoreError, outcome: &mut Outcome) {
+    match e {
+        StoreError::Expunged => outcome.expunged = true,
+        e => {
+            tracing::error!(blob = %rec.blob, error = %e, "cannot read message");
+            outcome.failed = true;
+        }
     }
 }

@@ -169,8 +169,24 @@ impl Session {
             Ok(r) => r,
             Err(e) => return store_error(e),
         };
+        // Messages another session expunged since this one last reported
+        // are not copied: the rest are (COPYUID names only them), and the
+        // client is told, untagged since the tagged answer carries COPYUID;
+        // when none is left, nothing was copied and the answer is NO
+        // (RFC 9051 §6.4.7: a failed COPY leaves the target unchanged;
+        // EXPUNGEISSUED, RFC 5530 §3, RFC 2180 §4.4).
         if result.pairs.is_empty() {
-            return Status::ok(format!("{word} completed, nothing to do"));
+            return Status::no(format!("{word}: the messages were expunged meanwhile"))
+                .with(Code::ExpungeIssued);
+        }
+        if result.pairs.len() < uids.len() {
+            self.untagged(
+                Status::ok(format!(
+                    "Some messages were expunged meanwhile and not {}",
+                    if is_move { "moved" } else { "copied" }
+                ))
+                .with(Code::ExpungeIssued),
+            );
         }
         let src: Vec<u32> = result.pairs.iter().map(|p| p.0).collect();
         let code = Code::CopyUid {

@@ -274,3 +274,172 @@ async fn examine_session_sees_changes_too() {
     );
     imap.shutdown().await;
 }
+
+/// Three messages in alice's INBOX (the second `big` bytes of body or
+/// more, so that a backend may keep it elsewhere), selected by a session
+/// over a [`HookedStore`]; the session holds their `\Recent`.
+async fn hooked_three(big: usize) -> (TestImap, Client) {
+    let imap = TestImap::builder().hooked().start().await;
+    let mut c = imap.login("alice").await;
+    for (i, body) in [
+        (1, "body 1".to_string()),
+        (2, "x".repeat(big)),
+        (3, "body 3".into()),
+    ] {
+        c.append("INBOX", "", &message(&format!("m{i}"), &body))
+            .await;
+    }
+    c.ok("SELECT INBOX").await;
+    (imap, c)
+}
+
+fn hooks(imap: &TestImap) -> &HookedStore {
+    imap.hooks.as_deref().unwrap()
+}
+
+/// Another session expunges a message between this FETCH's metadata read
+/// and its body read (a hook at the first body read, so no timing luck;
+/// a small message and one kept as a file): what is still readable is
+/// sent, NIL for the body, a tagged `OK [EXPUNGEISSUED]` (RFC 9051 §7.1,
+/// RFC 2180 §4.1.3), and the session goes on and hears of the expunge.
+#[tokio::test]
+async fn fetch_of_a_message_expunged_before_its_body_is_read() {
+    for big in [10, 300_000] {
+        let (imap, mut c) = hooked_three(big).await;
+        hooks(&imap).before(Op::BodyRead, |s| async move {
+            expunge_now(&*s, "alice", "INBOX", &[2]).await;
+        });
+        let lines = c
+            .cmd("FETCH 1:3 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[] BODY.PEEK[TEXT])")
+            .await;
+        assert_eq!(hooks(&imap).pending(), 0, "the hook ran");
+        assert_eq!(lines.len(), 4, "{big}: {lines:?}");
+        let (m1, m3) = (message("m1", "body 1"), message("m3", "body 3"));
+        let lit = |b: &[u8]| format!("{{{}}}\r\n{}", b.len(), String::from_utf8_lossy(b));
+        assert_eq!(
+            lines[0],
+            format!(
+                "* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {} BODY[] {} BODY[TEXT] {})",
+                lit(b"Subject: m1\r\n\r\n"),
+                lit(&m1),
+                lit(b"body 1\r\n")
+            )
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "* 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {} BODY[] NIL BODY[TEXT] NIL)",
+                lit(b"Subject: m2\r\n\r\n")
+            ),
+            "{big}: the header kept with the metadata is still sent; the body is gone"
+        );
+        assert!(lines[2].starts_with("* 3 FETCH (UID 3 "), "{lines:?}");
+        assert!(lines[2].contains(&lit(&m3)), "{lines:?}");
+        let st = assert_ok(&lines[3]);
+        assert_eq!(st.code.as_deref(), Some("EXPUNGEISSUED"), "{lines:?}");
+        // The session goes on: NOOP tells of the expunge.
+        assert_eq!(c.ok("NOOP").await, vec!["* 2 EXPUNGE"]);
+        assert_eq!(
+            c.ok("FETCH 1:* UID").await,
+            vec!["* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)"]
+        );
+        imap.shutdown().await;
+    }
+}
+
+/// Expunged before the FETCH read anything (the session was not yet told):
+/// the other messages are answered, the gone one left out, and the tagged
+/// answer says `[EXPUNGEISSUED]`; a FETCH of nothing gone says nothing.
+#[tokio::test]
+async fn fetch_of_a_message_expunged_before_its_metadata_is_read() {
+    let (imap, mut c) = hooked_three(10).await;
+    hooks(&imap).before(Op::Fetch, |s| async move {
+        expunge_now(&*s, "alice", "INBOX", &[2]).await;
+    });
+    let lines = c.cmd("FETCH 1:3 (UID RFC822.SIZE BODY.PEEK[])").await;
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("* 1 FETCH (UID 1 "), "{lines:?}");
+    assert!(lines[1].starts_with("* 3 FETCH (UID 3 "), "{lines:?}");
+    let st = assert_ok(&lines[2]);
+    assert_eq!(st.code.as_deref(), Some("EXPUNGEISSUED"), "{lines:?}");
+    let st = assert_ok(&c.status("FETCH 1 UID").await);
+    assert_eq!(st.code, None, "nothing gone, nothing said");
+    assert_eq!(c.ok("NOOP").await, vec!["* 2 EXPUNGE"]);
+    imap.shutdown().await;
+}
+
+/// COPY and MOVE of a set another session expunged part of meanwhile
+/// (between the session's look-up of the UIDs and the store's copy): the
+/// survivors are copied (COPYUID names only them), an untagged
+/// `OK [EXPUNGEISSUED]` says the rest is gone; a set wholly gone is
+/// `NO [EXPUNGEISSUED]` and copies nothing (RFC 9051 §6.4.7, RFC 2180
+/// §4.4); the session goes on.
+#[tokio::test]
+async fn copy_and_move_of_messages_expunged_meanwhile() {
+    for word in ["COPY", "MOVE"] {
+        let (imap, mut c) = hooked_three(10).await;
+        hooks(&imap).before(Op::Copy, |s| async move {
+            expunge_now(&*s, "alice", "INBOX", &[2]).await;
+        });
+        let lines = c.cmd(&format!("{word} 1:3 Archive")).await;
+        assert_eq!(hooks(&imap).pending(), 0, "the hook ran");
+        let tagged_line = lines.last().unwrap();
+        assert_ok(tagged_line);
+        assert!(
+            lines.iter().any(|l| l.starts_with("* OK [EXPUNGEISSUED]")),
+            "{word}: {lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("[COPYUID ") && l.contains(" 1,3 ")),
+            "{word}: COPYUID names the messages copied: {lines:?}"
+        );
+        let st = c.cmd("STATUS Archive (MESSAGES)").await;
+        assert_eq!(st[0], "* STATUS Archive (MESSAGES 2)", "{word}: {st:?}");
+        // The other session's expunge is told with the answer or at the
+        // next NOOP; a MOVE's own EXPUNGEs come with it.
+        let mut model = vec![1, 2, 3];
+        apply_expunges(&mut model, &lines);
+        apply_expunges(&mut model, &c.ok("NOOP").await);
+        let left = if word == "MOVE" { vec![] } else { vec![1, 3] };
+        assert_eq!(model, left, "{word}: {lines:?}");
+        assert_eq!(c.uids().await, left, "{word}");
+
+        // All of the set gone: nothing copied, NO.
+        c.append("INBOX", "", &message("m4", "body 4")).await;
+        c.ok("NOOP").await;
+        hooks(&imap).before(Op::Copy, |s| async move {
+            expunge_now(&*s, "alice", "INBOX", &[4]).await;
+        });
+        let lines = c.cmd(&format!("UID {word} 4 Archive")).await;
+        assert_eq!(hooks(&imap).pending(), 0, "the hook ran");
+        assert_no(lines.last().unwrap(), Some("EXPUNGEISSUED"));
+        let st = c.cmd("STATUS Archive (MESSAGES)").await;
+        assert_eq!(st[0], "* STATUS Archive (MESSAGES 2)", "{word}: {st:?}");
+        let mut model = [left.clone(), vec![4]].concat();
+        apply_expunges(&mut model, &lines);
+        apply_expunges(&mut model, &c.ok("NOOP").await);
+        assert_eq!(model, left, "{word}: {lines:?}");
+        assert_eq!(c.uids().await, left, "{word}");
+        imap.shutdown().await;
+    }
+}
+
+/// SEARCH while another session expunges a message of the result: the
+/// messages left are found by their sequence numbers (which have not
+/// moved, RFC 9051 §7.5.1), the session goes on and hears of the expunge.
+#[tokio::test]
+async fn search_while_a_message_is_expunged() {
+    let (imap, mut c) = hooked_three(10).await;
+    hooks(&imap).before(Op::Search, |s| async move {
+        expunge_now(&*s, "alice", "INBOX", &[2]).await;
+    });
+    let lines = c.ok("SEARCH FROM alice").await;
+    assert_eq!(hooks(&imap).pending(), 0, "the hook ran");
+    assert_eq!(search_result(&lines), vec![1, 3], "{lines:?}");
+    assert!(expunges(&lines).is_empty(), "{lines:?}");
+    assert_eq!(c.ok("NOOP").await, vec!["* 2 EXPUNGE"]);
+    assert_eq!(search_result(&c.ok("UID SEARCH ALL").await), vec![1, 3]);
+    imap.shutdown().await;
+}

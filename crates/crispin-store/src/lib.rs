@@ -122,6 +122,11 @@ pub enum StoreError {
     AccountExists,
     #[error("message too large")]
     TooLarge,
+    /// The message's content is no longer stored: another session
+    /// expunged it after this one read its metadata (RFC 2180 §4.1.3; the
+    /// session answers NIL and `[EXPUNGEISSUED]`, RFC 9051 §7.1).
+    #[error("the message was expunged")]
+    Expunged,
     /// The write would give the mailbox more than [`MAX_KEYWORDS`]
     /// keywords; nothing was written.
     #[error("too many keywords in the mailbox")]
@@ -168,6 +173,7 @@ impl StoreError {
             StoreError::Full => StoreError::Full,
             StoreError::NoMailbox => StoreError::NoMailbox,
             StoreError::TooLarge => StoreError::TooLarge,
+            StoreError::Expunged => StoreError::Expunged,
             StoreError::TooManyKeywords => StoreError::TooManyKeywords,
             e => StoreError::Other(e.to_string()),
         }
@@ -317,6 +323,9 @@ pub trait Store: Send + Sync + 'static {
         uids: &[u32],
         need: FetchNeed,
     ) -> Result<Vec<MessageRecord>>;
+    /// `len` bytes of the content from `start` (fewer at its end).
+    /// Content no longer stored (its last message expunged) is
+    /// [`StoreError::Expunged`], never an I/O error.
     async fn read_blob(
         &self,
         account: AccountId,
@@ -324,6 +333,11 @@ pub trait Store: Send + Sync + 'static {
         start: u64,
         len: u64,
     ) -> Result<Vec<u8>>;
+    /// The content, opened for reading: once open it reads to its end
+    /// even if its message is expunged meanwhile, so that a FETCH which
+    /// has put a literal's length on the wire can always send its bytes.
+    /// Content already gone is [`StoreError::Expunged`].
+    async fn open_blob(&self, account: AccountId, blob: &str) -> Result<BlobReader>;
     async fn store_flags(
         &self,
         account: AccountId,

@@ -301,6 +301,69 @@ pub struct MessageRecord {
     pub header: Option<Arc<[u8]>>,
 }
 
+/// A message's content opened for reading ([`crate::Store::open_blob`]):
+/// bytes in memory, or an open file, which stays readable after the file
+/// is removed (its last message expunged by another session).
+#[derive(Debug, Clone)]
+pub struct BlobReader(Reader);
+
+#[derive(Debug, Clone)]
+enum Reader {
+    Bytes(Arc<[u8]>),
+    File(Arc<std::fs::File>),
+}
+
+impl BlobReader {
+    pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> BlobReader {
+        BlobReader(Reader::Bytes(bytes.into()))
+    }
+
+    pub fn from_file(file: std::fs::File) -> BlobReader {
+        BlobReader(Reader::File(Arc::new(file)))
+    }
+
+    /// `len` bytes from `start`, fewer at the end of the content.
+    pub async fn read(&self, start: u64, len: u64) -> crate::Result<Vec<u8>> {
+        match &self.0 {
+            Reader::Bytes(b) => {
+                let start = usize::try_from(start).unwrap_or(usize::MAX).min(b.len());
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                Ok(b[start..start.saturating_add(len).min(b.len())].to_vec())
+            }
+            Reader::File(f) => {
+                let f = f.clone();
+                tokio::task::spawn_blocking(move || read_at(&f, start, len))
+                    .await
+                    .map_err(|e| crate::StoreError::Other(e.to_string()))?
+                    .map_err(crate::StoreError::from)
+            }
+        }
+    }
+}
+
+/// Positioned reads (no shared cursor: clones of a reader may read at once).
+fn read_at(f: &std::fs::File, start: u64, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; usize::try_from(len.min(16 << 20)).unwrap_or(16 << 20)];
+    let mut out = Vec::with_capacity(buf.len());
+    let mut pos = start;
+    while (out.len() as u64) < len {
+        let want = usize::try_from(len - out.len() as u64)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        match f.read_at(&mut buf[..want], pos) {
+            Ok(0) => break,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                pos += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct StoreResult {
     pub modseq: u64,

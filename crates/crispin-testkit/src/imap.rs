@@ -3,7 +3,7 @@
 //! in-memory pipe. No TCP, no TLS, no listener: what the sessions do is
 //! what `crispin-imap` does.
 
-use crate::{Client, USERS, message};
+use crate::{Client, HookedStore, USERS, message};
 use crispin_auth::{AuthConfig, AuthService};
 use crispin_imap::{ConnInfo, ImapContext, SessionConfig};
 use crispin_store::Store;
@@ -54,6 +54,8 @@ pub struct TestImap {
     /// [`TestImapBuilder::with_config`]).
     pub config: SessionConfig,
     pub auth_config: AuthConfig,
+    /// The store under the sessions when started [`TestImapBuilder::hooked`].
+    pub hooks: Option<Arc<HookedStore>>,
     sessions: TaskTracker,
     next_port: AtomicU16,
     /// The store's directory and the literal spool; removed at the end.
@@ -64,6 +66,7 @@ pub struct TestImap {
 pub struct TestImapBuilder {
     config: SessionConfig,
     auth: AuthConfig,
+    hooked: bool,
 }
 
 impl TestImapBuilder {
@@ -79,9 +82,22 @@ impl TestImapBuilder {
         self
     }
 
+    /// Puts a [`HookedStore`] under the sessions (as `TestImap::hooks`),
+    /// for what must happen in the middle of a command.
+    pub fn hooked(mut self) -> Self {
+        self.hooked = true;
+        self
+    }
+
     pub async fn start(self) -> TestImap {
         let dir = tempfile::tempdir().unwrap();
-        let store = open_store(&dir.path().join("store")).await;
+        let mut store = open_store(&dir.path().join("store")).await;
+        let mut hooks = None;
+        if self.hooked {
+            let hooked = Arc::new(HookedStore::new(store));
+            store = hooked.clone();
+            hooks = Some(hooked);
+        }
         let spool = dir.path().join("spool");
         std::fs::create_dir(&spool).unwrap();
         let mut config = self.config;
@@ -104,6 +120,7 @@ impl TestImapBuilder {
             auth,
             config,
             auth_config: self.auth,
+            hooks,
             sessions: TaskTracker::new(),
             next_port: AtomicU16::new(40000),
             dir,
@@ -125,6 +142,7 @@ impl TestImap {
         TestImapBuilder {
             config: SessionConfig::default(),
             auth: test_auth_config(),
+            hooked: false,
         }
     }
 

@@ -11,12 +11,14 @@
 //! (`crates/crispin-server/tests/`).
 
 mod client;
+pub mod hooked;
 mod imap;
 pub mod response;
 #[cfg(feature = "server")]
 mod server;
 
 pub use client::Client;
+pub use hooked::{HookedStore, Op, expunge_now};
 pub use imap::{
     TestImap, TestImapBuilder, open_store, selected_with, test_auth_config, two_sessions,
 };

@@ -63,6 +63,9 @@ pub enum Code {
     Cannot,
     InUse,
     ServerBug,
+    /// Another session expunged messages this command named (RFC 5530
+    /// §3, RFC 9051 §7.1).
+    ExpungeIssued,
     // RFC 4469 §5.
     TooBig,
     // RFC 6154 §3.
@@ -181,6 +184,7 @@ impl Code {
             Code::Cannot => "CANNOT",
             Code::InUse => "INUSE",
             Code::ServerBug => "SERVERBUG",
+            Code::ExpungeIssued => "EXPUNGEISSUED",
             Code::TooBig => "TOOBIG",
             Code::UseAttr => "USEATTR",
         };

@@ -52,6 +52,11 @@ impl BlobFiles {
         Ok(true)
     }
 
+    /// The message file, open; `NotFound` when there is none.
+    pub fn open_file(&self, account: AccountId, hash: &str) -> io::Result<fs::File> {
+        fs::File::open(self.path(account, hash))
+    }
+
     pub fn read_range(
         &self,
         account: AccountId,

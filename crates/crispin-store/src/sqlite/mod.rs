@@ -225,6 +225,28 @@ impl SqliteStore {
         })
     }
 
+    /// Content with neither a row in `blob_data` nor a file: expunged
+    /// since its metadata was read, when `blobs` has no row for it either
+    /// (rows go in the commit, files after it); a file lost under a row
+    /// that still refers to it is damage, reported as the I/O error.
+    fn vanished(&self, account: AccountId, hash: &str, e: std::io::Error) -> StoreError {
+        let row = self.readers.now(|c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM blobs WHERE account_id = ? AND hash = ?")?
+                    .query_row(params![account.0, hash], |_| Ok(()))
+                    .optional()?,
+            )
+        });
+        match row {
+            Ok(None) => StoreError::Expunged,
+            Ok(Some(())) => {
+                tracing::error!(%hash, error = %e, "message file missing");
+                StoreError::Io(e)
+            }
+            Err(err) => err,
+        }
+    }
+
     fn remove_files(&self, account: AccountId, hashes: &[String]) {
         for h in hashes {
             self.blobs.remove(account, h);
@@ -680,11 +702,42 @@ impl Store for SqliteStore {
             return Ok(data);
         }
         let blobs = self.blobs.clone();
-        let blob = blob.to_string();
-        tokio::task::spawn_blocking(move || blobs.read_range(account, &blob, start, len))
+        let hash = blob.to_string();
+        let read =
+            tokio::task::spawn_blocking(move || blobs.read_range(account, &hash, start, len))
+                .await
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+        match read {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(self.vanished(account, blob, e))
+            }
+            r => r.map_err(StoreError::from),
+        }
+    }
+
+    async fn open_blob(&self, account: AccountId, blob: &str) -> Result<BlobReader> {
+        let inline = self.readers.now(|c| {
+            Ok(
+                c.prepare_cached("SELECT data FROM blob_data WHERE account_id = ? AND hash = ?")?
+                    .query_row(params![account.0, blob], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()?,
+            )
+        })?;
+        if let Some(data) = inline {
+            return Ok(BlobReader::from_bytes(data));
+        }
+        let blobs = self.blobs.clone();
+        let hash = blob.to_string();
+        let open = tokio::task::spawn_blocking(move || blobs.open_file(account, &hash))
             .await
-            .map_err(|e| StoreError::Other(e.to_string()))?
-            .map_err(StoreError::from)
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        match open {
+            Ok(f) => Ok(BlobReader::from_file(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(self.vanished(account, blob, e))
+            }
+            Err(e) => Err(StoreError::from(e)),
+        }
     }
 
     async fn store_flags(

@@ -30,6 +30,9 @@
 //!   changes nothing.
 //! - EXPUNGE removes only `\Deleted` messages (only among the UIDs given,
 //!   in any order) and returns them ascending.
+//! - Content whose last message is expunged reads as `Expunged` (from
+//!   `read_blob` and `open_blob`), never as an I/O error; content opened
+//!   before the expunge reads to its end (a FETCH under way sends it).
 //! - Accounts: one account can neither read nor change another's mailboxes
 //!   and messages (nor their `\Recent` state) by id; deleting an account
 //!   removes all of it and nothing else; names are unique and
@@ -85,6 +88,7 @@ macro_rules! conformance_suite {
             rename_takes_children_and_empties_inbox,
             copy_and_move_pair_uids_in_order,
             expunge_removes_only_deleted_messages,
+            expunged_content_reads_as_expunged,
             accounts_cannot_reach_each_other,
             deleting_an_account_removes_only_it,
             account_names_are_unique_and_case_insensitive,
@@ -1524,6 +1528,64 @@ pub async fn expunge_removes_only_deleted_messages(fresh: impl Fn() -> Fresh) {
         s.expunge(a, inbox, None).await.unwrap().is_empty(),
         "a second EXPUNGE finds nothing"
     );
+}
+
+/// A session that read a message's record before another session
+/// expunged it still asks for its bytes: content gone is `Expunged` (the
+/// session answers NIL and `[EXPUNGEISSUED]`, RFC 9051 §7.1, RFC 2180
+/// §4.1.3), and content opened before the expunge stays readable. Small
+/// and large messages alike (a backend may keep them in different places).
+pub async fn expunged_content_reads_as_expunged(fresh: impl Fn() -> Fresh) {
+    let (store, _guard) = fresh().await;
+    let s = &*store;
+    let (a, inbox) = account(s, "alice").await;
+    let big_body = "0123456789abcdef\r\n".repeat(20_000);
+    let mut recs = Vec::new();
+    for (subject, body) in [("small", "a small body"), ("big", big_body.as_str())] {
+        let data = mail(subject, body);
+        let m = s
+            .append(a, inbox, new_message(data.clone(), Flags::default()))
+            .await
+            .unwrap();
+        recs.push((record(s, a, inbox, m.uid).await, data));
+    }
+    let mut opened = Vec::new();
+    for (r, data) in &recs {
+        let reader = s.open_blob(a, &r.blob).await.unwrap();
+        assert_eq!(
+            reader.read(0, r.size).await.unwrap(),
+            *data,
+            "open_blob reads the exact bytes"
+        );
+        assert_eq!(
+            reader.read(r.size - 4, 100).await.unwrap(),
+            data[data.len() - 4..].to_vec(),
+            "a read past the end is cut at the end"
+        );
+        opened.push(reader);
+    }
+    let all: Vec<u32> = recs.iter().map(|(r, _)| r.uid).collect();
+    set_flags(s, a, inbox, &all, FlagOp::Add, fl(flag::DELETED, &[])).await;
+    assert_eq!(s.expunge(a, inbox, None).await.unwrap(), all);
+    for ((r, data), reader) in recs.iter().zip(&opened) {
+        let what = if r.size > 1000 { "a large" } else { "a small" };
+        let read = s.read_blob(a, &r.blob, 0, r.size).await;
+        assert!(
+            matches!(read, Err(StoreError::Expunged)),
+            "read_blob of {what} expunged message is Expunged: {read:?}"
+        );
+        let open = s.open_blob(a, &r.blob).await;
+        assert!(
+            matches!(open, Err(StoreError::Expunged)),
+            "open_blob of {what} expunged message is Expunged: {:?}",
+            open.map(|_| ())
+        );
+        assert_eq!(
+            reader.read(0, r.size).await.unwrap(),
+            *data,
+            "{what} message opened before the expunge still reads"
+        );
+    }
 }
 
 /// Whether a call made by one account on another's mailbox or message
