@@ -331,7 +331,7 @@ impl Session {
 
     async fn write_fetch(
         &mut self,
-        sel: &Selected,
+        sel: &mut Selected,
         seq: u32,
         rec: &MessageRecord,
         plan: &Plan,
@@ -340,6 +340,9 @@ impl Session {
     ) -> io::Result<()> {
         let utf8 = self.utf8;
         let mut content = Content::Unopened;
+        if plan.items.contains(&FetchAttr::Flags) || extra_flags {
+            sel.announce_keywords(&mut self.conn.out, &rec.flags);
+        }
         let mut w = FetchWriter::begin(&mut self.conn.out, seq);
         for (item, label) in plan.items.iter().zip(&plan.labels) {
             let out = &mut self.conn.out;

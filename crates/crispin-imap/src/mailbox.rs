@@ -16,11 +16,13 @@ const SPECIAL_USES: [&str; 5] = ["\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\
 
 impl Session {
     /// Decodes a name that must name a mailbox; the error is the response.
+    /// A name that is syntactically an astring but no valid mailbox name
+    /// (bad modified UTF-7, control characters, empty levels) is NO, not
+    /// BAD: the command was well formed, the server just cannot use the
+    /// name (RFC 9051 §6.3, as Dovecot answers; BAD is for syntax).
     pub(crate) fn mailbox_name(&self, raw: &RawMailbox) -> Result<String, Status> {
-        names::mailbox(&raw.0, self.utf8).map_err(|e| match e {
-            NameError::Encoding => Status::bad(e.message()),
-            NameError::Invalid => Status::no(e.message()).with(Code::Cannot),
-        })
+        names::mailbox(&raw.0, self.utf8)
+            .map_err(|e: NameError| Status::no(e.message()).with(Code::Cannot))
     }
 
     /// Finds an existing mailbox by its wire name.
@@ -228,16 +230,17 @@ impl Session {
         lsub: bool,
     ) -> io::Result<Status> {
         let word = if lsub { "LSUB" } else { "LIST" };
-        let reference = match names::decode(&reference.0, self.utf8) {
-            Ok(r) => r,
-            Err(e) => return Ok(Status::bad(e.message())),
+        // A reference or pattern that no mailbox name can match (not valid
+        // modified UTF-7, say) matches nothing: OK with no entries.
+        let Ok(reference) = names::decode(&reference.0, self.utf8) else {
+            return Ok(Status::ok(format!("{word} completed")));
         };
-        let mut pats = Vec::new();
-        for p in patterns {
-            match names::decode(&p.0, self.utf8) {
-                Ok(p) => pats.push(p),
-                Err(e) => return Ok(Status::bad(e.message())),
-            }
+        let pats: Vec<String> = patterns
+            .iter()
+            .filter_map(|p| names::decode(&p.0, self.utf8).ok())
+            .collect();
+        if pats.is_empty() {
+            return Ok(Status::ok(format!("{word} completed")));
         }
         if !lsub && pats.len() == 1 && pats[0].is_empty() {
             // The hierarchy delimiter and root (RFC 3501 §6.3.8).

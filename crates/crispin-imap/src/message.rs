@@ -56,6 +56,11 @@ impl Session {
         date: Option<chrono::DateTime<chrono::FixedOffset>>,
         message: Literal,
     ) -> Result<impl Future<Output = Status> + Send + 'static, Status> {
+        // \Recent is the server's to give, not a flag a client sets (RFC
+        // 3501 §2.3.2): an APPEND naming it is refused, as Dovecot does.
+        if flags.iter().any(|f| f.0.eq_ignore_ascii_case("\\Recent")) {
+            return Err(Status::bad("\\Recent cannot be set by APPEND"));
+        }
         let flags = parse_flags(&flags)?;
         if message.is_empty() {
             return Err(Status::no("Cannot append an empty message"));

@@ -489,3 +489,19 @@ async fn pipelined_appends_in_selected_state_answered_in_order() {
     );
     imap.shutdown().await;
 }
+
+/// `\Recent` is not a flag a client sets (RFC 3501 §2.3.2): APPEND with
+/// it is BAD and stores nothing; the session goes on.
+#[tokio::test]
+async fn append_with_recent_is_bad() {
+    let imap = TestImap::start().await;
+    let mut c = imap.login("alice").await;
+    for flags in ["(\\Recent)", "(\\Seen \\recent)"] {
+        let st = c.append("INBOX", flags, &message("r", "x")).await;
+        assert_bad(&st);
+    }
+    assert_eq!(c.status_item("INBOX", "MESSAGES").await, 0);
+    assert_ok(&c.append("INBOX", "(\\Seen)", &message("s", "y")).await);
+    assert_eq!(c.status_item("INBOX", "MESSAGES").await, 1);
+    imap.shutdown().await;
+}

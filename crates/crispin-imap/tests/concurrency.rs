@@ -443,3 +443,57 @@ async fn search_while_a_message_is_expunged() {
     assert_eq!(search_result(&c.ok("UID SEARCH ALL").await), vec![1, 3]);
     imap.shutdown().await;
 }
+
+/// Whether every keyword a FETCH carries was announced in an earlier
+/// FLAGS and PERMANENTFLAGS of `lines` or of what the client knew
+/// (`known`), which the announcements then extend.
+fn keywords_announced_first(lines: &[String], known: &mut Vec<String>) {
+    for l in lines {
+        if l.starts_with("* FLAGS ") {
+            known.extend(flags_in(l).into_iter().filter(|f| !f.starts_with('\\')));
+        } else if l.starts_with("* OK [PERMANENTFLAGS ") {
+            for k in known.iter() {
+                assert!(l.contains(k.as_str()), "{k} not in {l}: {lines:?}");
+            }
+        } else if l.contains(" FETCH (") && l.contains("FLAGS (") {
+            for f in flags_in(l) {
+                assert!(
+                    f.starts_with('\\') || known.contains(&f),
+                    "{f} in a FETCH before a FLAGS announced it: {lines:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A keyword another session created reaches this one in FLAGS (and
+/// PERMANENTFLAGS) before any FETCH carries it: its own FETCH FLAGS, its
+/// own STORE (whose answer shows the message's flags), and FETCHes that
+/// set `\Seen` (RFC 9051 §7.3.5: FLAGS names the flags the mailbox has).
+#[tokio::test]
+async fn keywords_created_elsewhere_are_announced_before_a_fetch_shows_them() {
+    let (imap, mut a, mut b) = two_sessions(3).await;
+    let mut known = Vec::new();
+    b.ok("STORE 1 +FLAGS ($Label3)").await;
+    let lines = a.ok("FETCH 1:3 (UID FLAGS)").await;
+    assert!(lines[0].starts_with("* FLAGS "), "{lines:?}");
+    keywords_announced_first(&lines, &mut known);
+    assert_eq!(known, vec!["$Label3".to_string()]);
+
+    b.ok("STORE 2 +FLAGS ($Label4)").await;
+    let lines = a.ok("STORE 2 +FLAGS (\\Flagged)").await;
+    keywords_announced_first(&lines, &mut known);
+    assert!(known.contains(&"$Label4".to_string()), "{lines:?}");
+
+    b.ok("STORE 3 +FLAGS ($Label5)").await;
+    let lines = a.ok("FETCH 3 BODY[TEXT]").await;
+    keywords_announced_first(&lines, &mut known);
+    assert!(known.contains(&"$Label5".to_string()), "{lines:?}");
+    // Once known, not announced again.
+    let lines = a.ok("FETCH 1:3 FLAGS").await;
+    assert!(
+        lines.iter().all(|l| !l.starts_with("* FLAGS ")),
+        "{lines:?}"
+    );
+    imap.shutdown().await;
+}

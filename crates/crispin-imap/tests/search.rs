@@ -468,3 +468,32 @@ async fn internal_date_and_sent_date_are_distinct() {
     }
     imap.shutdown().await;
 }
+
+/// Addresses are compared without their comments (and the whitespace
+/// RFC 5322 §3.4.1 lets stand around `@`): `SEARCH FROM user-from@domain.org`
+/// finds `From: <user-from (comment)@ (comment) domain.org>`; the field's
+/// text as written is still searched too.
+#[tokio::test]
+async fn search_from_compares_addresses_without_comments() {
+    let imap = TestImap::start().await;
+    let mut c = imap.login("alice").await;
+    let odd = b"From: <user-from (comment)@ (comment) domain.org>\r\n\
+To: bob (the builder) @ example . net\r\nSubject: odd\r\n\r\nbody\r\n";
+    c.append("INBOX", "", odd).await;
+    c.append("INBOX", "", &message("plain", "body")).await;
+    c.ok("SELECT INBOX").await;
+    for (q, want) in [
+        ("FROM user-from@domain.org", vec![1]),
+        ("FROM \"user-from (comment)@\"", vec![1]),
+        ("TO bob@example.net", vec![1]),
+        ("FROM alice@example.org", vec![2]),
+        ("FROM comment@domain.org", vec![]),
+    ] {
+        assert_eq!(
+            search_result(&c.ok(&format!("SEARCH {q}")).await),
+            want,
+            "{q}"
+        );
+    }
+    imap.shutdown().await;
+}

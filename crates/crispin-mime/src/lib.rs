@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 pub use address::parse_address_list;
 pub use header::{HeaderField, header_fields, header_fields_into, header_fields_iter, unfold};
 pub use imap::{write_address_list, write_body, write_envelope, write_nstring, write_string};
-pub use search::{CAPPED, MAX_SEARCH_TEXT, SearchText, decode_header, is_capped, uncapped};
+pub use search::{
+    CAPPED, MAX_SEARCH_TEXT, SearchText, decode_header, is_capped, search_headers, uncapped,
+};
 
 /// MIME parameters, `(name, value)` in order.
 pub type Params = Vec<(Vec<u8>, Vec<u8>)>;

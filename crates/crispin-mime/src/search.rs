@@ -41,11 +41,7 @@ pub fn uncapped(raw: &[u8]) -> SearchText {
     let header_block = slice(raw, root.header_start, root.body_start);
     let mut headers = String::new();
     for f in header_fields_iter(header_block) {
-        headers.push_str(&format!(
-            "{}: {}\n",
-            String::from_utf8_lossy(f.name),
-            decode_header(f.value)
-        ));
+        headers.push_str(&field_lines(f.name, f.value));
     }
     headers = headers.to_lowercase();
     headers.push('\n');
@@ -221,21 +217,62 @@ fn part_text(raw: &[u8], part: &Part) -> String {
     }
 }
 
-pub(crate) fn build(raw: &[u8], root: &Part, header_block: &[u8], limited: bool) -> SearchText {
+/// Fields whose value is an address list (RFC 5322 §3.6.2, §3.6.3).
+const ADDRESS_FIELDS: [&str; 6] = ["from", "sender", "reply-to", "to", "cc", "bcc"];
+
+/// A field's `name: decoded value` line; for an address field, a second
+/// line of its addresses as `local@domain`, without the comments and the
+/// folding whitespace RFC 5322 §3.4.1 lets stand around `@` and `.`, so
+/// that `SEARCH FROM user-from@domain.org` finds
+/// `From: <user-from (comment)@ (comment) domain.org>` (as Dovecot does:
+/// addresses are compared without comments).
+fn field_lines(name: &[u8], value: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    let mut out = format!("{name}: {}\n", decode_header(value));
+    if ADDRESS_FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+        let specs: Vec<String> = crate::address::parse_address_list(value)
+            .into_iter()
+            .filter_map(|a| {
+                let (m, h) = (a.mailbox?, a.host?);
+                // The envelope's placeholders for a missing part are no
+                // text of the message's.
+                if m == crate::address::MISSING_MAILBOX || h == crate::address::MISSING_DOMAIN {
+                    return None;
+                }
+                Some(format!(
+                    "{}@{}",
+                    String::from_utf8_lossy(&m),
+                    String::from_utf8_lossy(&h)
+                ))
+            })
+            .collect();
+        if !specs.is_empty() {
+            out.push_str(&format!("{name}: {}\n", specs.join(", ")));
+        }
+    }
+    out
+}
+
+/// The `headers` half of [`SearchText`] from a header block alone, capped
+/// as at ingest (for rebuilding stored search text).
+pub fn search_headers(header_block: &[u8]) -> String {
+    let (headers, cut) = capped_headers(header_block);
+    headers.finish(cut, false)
+}
+
+fn capped_headers(header_block: &[u8]) -> (Capped, bool) {
     let mut headers = Capped { s: String::new() };
-    let mut headers_cut = false;
     for f in header_fields_iter(header_block) {
         if headers.full() {
-            headers_cut = true;
-            break;
+            return (headers, true);
         }
-        let line = format!(
-            "{}: {}\n",
-            String::from_utf8_lossy(f.name),
-            decode_header(f.value)
-        );
-        headers.push(&line.to_lowercase());
+        headers.push(&field_lines(f.name, f.value).to_lowercase());
     }
+    (headers, false)
+}
+
+pub(crate) fn build(raw: &[u8], root: &Part, header_block: &[u8], limited: bool) -> SearchText {
+    let (headers, headers_cut) = capped_headers(header_block);
 
     let mut body = Capped { s: String::new() };
     let mut body_cut = false;
@@ -262,6 +299,26 @@ pub(crate) fn build(raw: &[u8], root: &Part, header_block: &[u8], limited: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_searchable_without_comments() {
+        let s = search_headers(
+            b"From: <user-from (comment)@ (comment) domain.org>\r\n\
+              To: \"Bob\" <bob@example.org>, carol (c) @ example . net\r\n\
+              Subject: (not an address) x@y\r\n\r\n",
+        );
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "from: <user-from (comment)@ (comment) domain.org>",
+                "from: user-from@domain.org",
+                "to: \"bob\" <bob@example.org>, carol (c) @ example . net",
+                "to: bob@example.org, carol@example.net",
+                "subject: (not an address) x@y",
+            ]
+        );
+    }
 
     #[test]
     fn header_decoding() {

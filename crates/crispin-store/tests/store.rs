@@ -756,3 +756,62 @@ async fn other_processes_changes_arrive_on_the_servers_bus() {
     assert_eq!(notice, AccountNotice::Unlock("a".into()));
     tool.close().await;
 }
+
+/// Addresses are searched without their comments, in content stored
+/// after migration 0013 and, rebuilt once at the first open after it, in
+/// content stored before (its search text and its index entry).
+#[tokio::test]
+async fn addresses_are_searched_without_comments_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, a, inbox) = store_with_account(dir.path()).await;
+    let from = |value: &str| {
+        Query::Header {
+            name: "FROM".into(),
+            value: value.into(),
+        }
+        .normalized()
+    };
+    for i in 0..700 {
+        let data = format!(
+            "From: <user-from{i} (comment)@ (comment) domain.org>\r\nSubject: m{i}\r\n\r\nbody\r\n"
+        );
+        store
+            .append(a, inbox, message(data.into_bytes()))
+            .await
+            .unwrap();
+    }
+    let wanted = |n: &str| -> Vec<u32> {
+        (0..700u32)
+            .filter(|i| format!("user-from{i}@domain.org").contains(n))
+            .map(|i| i + 1)
+            .collect()
+    };
+    let q = from("user-from7@domain.org");
+    assert_eq!(
+        store.search(a, inbox, &q).await.unwrap(),
+        wanted("user-from7@domain.org"),
+        "new content"
+    );
+    // Make it a store from before migration 0013: the old search text,
+    // indexed as it was.
+    let db = rusqlite::Connection::open(dir.path().join("crispin.db")).unwrap();
+    db.execute_batch(
+        "UPDATE blobs SET search_headers =
+             substr(search_headers, 1, instr(search_headers, 'domain.org>') + 11)
+             || substr(search_headers, instr(search_headers, 'subject:'));
+         INSERT INTO search_fts (search_fts) VALUES ('delete-all');
+         INSERT INTO search_fts (rowid, headers) SELECT rowid, search_headers FROM blobs;
+         DELETE FROM _sqlx_migrations WHERE version = 13;",
+    )
+    .unwrap();
+    drop(store);
+    let old = SqliteStore::open(dir.path()).await.unwrap();
+    let q = from("user-from12@domain.org");
+    assert_eq!(
+        old.search(a, inbox, &q).await.unwrap(),
+        wanted("user-from12@domain.org"),
+        "content from before the upgrade, rebuilt (more than one batch)"
+    );
+    let q = from("(comment)@");
+    assert_eq!(old.search(a, inbox, &q).await.unwrap().len(), 700);
+}

@@ -12,7 +12,7 @@ use super::Selected;
 use crate::session::Session;
 use crispin_proto::response::{Code, Data, FetchWriter, Status};
 use crispin_proto::spec::After;
-use crispin_store::{StoreError, StoreResult};
+use crispin_store::{Flags, StoreError, StoreResult};
 use std::io;
 
 pub(crate) enum SyncError {
@@ -64,14 +64,11 @@ impl Selected {
         silent: bool,
         uid: bool,
     ) {
-        if result.keywords_changed {
-            for k in set {
-                if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
-                    self.keywords.push(k.clone());
-                }
-            }
-            self.write_flags(out);
-        }
+        // The keywords it set, and any another session created that the
+        // messages carry: announced in one FLAGS before a FETCH shows them.
+        let set = set.iter().filter(|_| result.keywords_changed);
+        let carried = result.current.iter().flat_map(|(_, f)| &f.keywords);
+        self.learn_keywords(out, set.chain(carried));
         if result.modseq > 0 {
             self.own_change(result.modseq);
         }
@@ -87,6 +84,33 @@ impl Selected {
                 }
                 w.end(out);
             }
+        }
+    }
+
+    /// Before a FETCH shows `flags`: any keyword among them the client
+    /// was not told of (another session created it since) is announced in
+    /// FLAGS and PERMANENTFLAGS first, so that every keyword a FETCH
+    /// carries is one the client knows (RFC 9051 §7.3.5, §7.1).
+    pub fn announce_keywords(&mut self, out: &mut Vec<u8>, flags: &Flags) {
+        self.learn_keywords(out, flags.keywords.iter());
+    }
+
+    /// Adds the keywords not known yet to the view; FLAGS and
+    /// PERMANENTFLAGS once if there were any.
+    fn learn_keywords<'a>(
+        &mut self,
+        out: &mut Vec<u8>,
+        keywords: impl Iterator<Item = &'a String>,
+    ) {
+        let mut learnt = false;
+        for k in keywords {
+            if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                self.keywords.push(k.clone());
+                learnt = true;
+            }
+        }
+        if learnt {
+            self.write_flags(out);
         }
     }
 
@@ -206,6 +230,7 @@ impl Session {
             if *uid > last_uid {
                 new_uids.push(*uid);
             } else if let Some(seq) = sel.seq_of(*uid) {
+                sel.announce_keywords(out, flags);
                 let mut w = FetchWriter::begin(out, seq);
                 w.uid(out, *uid);
                 w.flags(out, flags.names(), sel.is_recent(*uid));

@@ -76,6 +76,7 @@ pub(super) async fn prepare(dir: &Path) -> Result<SqliteConnectOptions> {
         .connect_with(options.clone())
         .await?;
     let cut_fields = lacks_migration(&writer, FIELDS_MIGRATION).await?;
+    let address_text = lacks_migration(&writer, ADDRESSES_MIGRATION).await?;
     sqlx::migrate!("./migrations/sqlite")
         .run(&writer)
         .await
@@ -100,6 +101,12 @@ pub(super) async fn prepare(dir: &Path) -> Result<SqliteConnectOptions> {
         full(
             "filling in listed header fields",
             backfill_fields(&writer).await,
+        )?;
+    }
+    if address_text {
+        full(
+            "rebuilding the search text of headers",
+            backfill_search_headers(&writer).await,
         )?;
     }
     // Start with the WAL folded into the database: after a migration
@@ -193,6 +200,58 @@ async fn backfill_fields(writer: &SqlitePool) -> Result<()> {
             .bind(ingest::cut_listed(&header))
             .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
+    }
+}
+
+/// The migration after which address fields are searchable without
+/// their comments.
+const ADDRESSES_MIGRATION: i64 = 13;
+
+/// Right after migration 0013, once: the search text of the headers of
+/// content stored before it, rebuilt from its header block, and its
+/// search index entry with it (content still waiting for the index gets
+/// the new text when it is written). Cut short (a full disk), the content
+/// not reached is searched as before: its addresses with their comments.
+async fn backfill_search_headers(writer: &SqlitePool) -> Result<()> {
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT rowid, header FROM blobs WHERE rowid > ? ORDER BY rowid LIMIT 500",
+        )
+        .bind(after)
+        .fetch_all(writer)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.0;
+        let mut tx = writer.begin().await?;
+        for (rowid, header) in rows {
+            let Some(header) = header else { continue };
+            let text = crispin_mime::search_headers(&header);
+            sqlx::query("UPDATE blobs SET search_headers = ? WHERE rowid = ?")
+                .bind(&text)
+                .bind(rowid)
+                .execute(&mut *tx)
+                .await?;
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM search_pending WHERE blob = ?")
+                    .bind(rowid)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if pending == 0 {
+                sqlx::query("DELETE FROM search_fts WHERE rowid = ?")
+                    .bind(rowid)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO search_fts (rowid, headers) VALUES (?, ?)")
+                    .bind(rowid)
+                    .bind(&text)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
     }
