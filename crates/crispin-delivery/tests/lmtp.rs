@@ -128,15 +128,18 @@ impl Store for Failing {
     async fn open_blob(&self, a: AccountId, b: &str) -> Result<BlobReader> {
         self.inner.open_blob(a, b).await
     }
-    async fn store_flags(
+    async fn store_flags_unchanged_since(
         &self,
         a: AccountId,
         m: MailboxId,
         u: &[u32],
         o: FlagOp,
         f: &Flags,
+        since: Option<u64>,
     ) -> Result<StoreResult> {
-        self.inner.store_flags(a, m, u, o, f).await
+        self.inner
+            .store_flags_unchanged_since(a, m, u, o, f, since)
+            .await
     }
     async fn expunge(&self, a: AccountId, m: MailboxId, u: Option<&[u32]>) -> Result<Vec<u32>> {
         self.inner.expunge(a, m, u).await

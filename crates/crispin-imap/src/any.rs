@@ -7,8 +7,8 @@ use crate::names::DELIMITER;
 use crate::session::{Session, Status};
 use crispin_proto::response::Data;
 
-/// Extensions a client can ENABLE; none of ours needs it yet.
-const ENABLEABLE: &[&str] = &[];
+/// Extensions a client can ENABLE (RFC 5161 §3.1).
+const ENABLEABLE: &[&str] = &["CONDSTORE"];
 
 /// When a capability is advertised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,7 @@ const CAPABILITIES: &[(&str, Advertised)] = &[
     ("SPECIAL-USE", Advertised::LoggedIn),
     ("CREATE-SPECIAL-USE", Advertised::LoggedIn),
     ("ESEARCH", Advertised::LoggedIn),
+    ("CONDSTORE", Advertised::LoggedIn),
 ];
 
 impl Session {
@@ -103,14 +104,31 @@ impl Session {
     }
 
     pub(crate) fn enable(&mut self, caps: Vec<String>) -> Status {
-        // Unknown capabilities are ignored, as RFC 5161 requires.
-        let enabled: Vec<String> = caps
-            .into_iter()
-            .filter(|c| ENABLEABLE.contains(&c.as_str()) && !self.enabled.contains(c))
-            .collect();
+        // Unknown capabilities are ignored, as RFC 5161 requires; the
+        // names are compared without case (RFC 5161 §4's atoms).
+        let mut enabled: Vec<String> = Vec::new();
+        for c in caps {
+            let c = c.to_ascii_uppercase();
+            if ENABLEABLE.contains(&c.as_str()) && !self.enabled.contains(&c) {
+                enabled.push(c);
+            }
+        }
+        for c in &enabled {
+            if c == "CONDSTORE" {
+                self.enable_condstore();
+            }
+        }
+        // Listed in ENABLED once per session, even when a command had
+        // already turned it on implicitly: the client asked, it is on.
         self.enabled.extend(enabled.iter().cloned());
         self.data(Data::Enabled(&enabled));
         Status::ok("ENABLE completed")
+    }
+
+    /// CONDSTORE on from now until the connection ends (RFC 7162 §3.1):
+    /// by ENABLE, or by the first command that uses it.
+    pub(crate) fn enable_condstore(&mut self) {
+        self.condstore = true;
     }
 }
 

@@ -228,13 +228,43 @@ impl Session {
         uid: bool,
         set: &SequenceSet,
         mut items: Vec<FetchAttr>,
+        changed_since: Option<u64>,
     ) -> io::Result<Status> {
-        let msgs = match sel.resolve(set, uid) {
+        let mut msgs = match sel.resolve(set, uid) {
             Ok(m) => m,
             Err(e) => return Ok(Status::bad(e)),
         };
+        if let Some(since) = changed_since {
+            // Narrowed first from the modseqs alone (the store's index), so
+            // that a resync of a big mailbox reads the metadata and bodies
+            // of what changed only.
+            let uids: Vec<u32> = msgs.iter().map(|m| m.uid).collect();
+            let changed: Vec<u32> = match self
+                .ctx
+                .store
+                .fetch(sel.account, sel.info.id, &uids, FetchNeed::default())
+                .await
+            {
+                Ok(records) => records
+                    .iter()
+                    .filter(|r| r.modseq > since)
+                    .map(|r| r.uid)
+                    .collect(),
+                Err(e) => return Ok(store_error(e)),
+            };
+            msgs.retain(|m| changed.binary_search(&m.uid).is_ok());
+        }
         if uid && !items.contains(&FetchAttr::Uid) {
             items.insert(0, FetchAttr::Uid);
+        }
+        // MODSEQ and CHANGEDSINCE turn CONDSTORE on (RFC 7162 §3.1); once
+        // on, every FETCH response carries MODSEQ (CHANGEDSINCE implies it,
+        // §3.1.4.1).
+        if changed_since.is_some() || items.contains(&FetchAttr::ModSeq) {
+            self.enable_condstore();
+        }
+        if self.condstore && !items.contains(&FetchAttr::ModSeq) {
+            items.push(FetchAttr::ModSeq);
         }
         let need = needs(&items, self.utf8);
         let mark_seen = !sel.read_only && items.iter().any(sets_seen);
@@ -269,6 +299,10 @@ impl Session {
             if records.len() < asked.next().unwrap_or(0) {
                 outcome.expunged = true;
             }
+            if let Some(since) = changed_since {
+                // Only messages whose modseq is above it (RFC 7162 §3.1.4.1).
+                records.retain(|r| r.modseq > since);
+            }
             let next = chunks.next().map(|chunk| tokio::spawn(read(chunk)));
             let mut newly_seen = Vec::new();
             if mark_seen {
@@ -294,6 +328,7 @@ impl Session {
                             for (u, f) in r.changed {
                                 if let Ok(i) = records.binary_search_by_key(&u, |x| x.uid) {
                                     records[i].flags = f;
+                                    records[i].modseq = r.modseq;
                                 }
                                 newly_seen.push(u);
                             }
@@ -351,6 +386,7 @@ impl Session {
                 FetchAttr::Flags => w.flags(out, rec.flags.names(), sel.is_recent(rec.uid)),
                 FetchAttr::InternalDate => w.internal_date(out, &rec.internal_date),
                 FetchAttr::Rfc822Size => w.rfc822_size(out, rec.size),
+                FetchAttr::ModSeq => w.modseq(out, rec.modseq),
                 FetchAttr::Envelope => {
                     w.item(out, FetchItem::Envelope);
                     match (&rec.rendered, &rec.meta) {

@@ -69,8 +69,9 @@ impl Session {
             .await
             .map_err(store_error)?;
         let (uid_next, first_unseen) = (snap.uid_next, snap.first_unseen_uid);
+        let highest_modseq = snap.highest_modseq;
         let sel = Box::new(Selected::new(account, info, read_only, snap, first, watch));
-        sel.report_opened(&mut self.conn.out, uid_next, first_unseen);
+        sel.report_opened(&mut self.conn.out, uid_next, first_unseen, highest_modseq);
         let status = if read_only {
             Status::ok("EXAMINE completed").with(Code::ReadOnly)
         } else {
@@ -374,6 +375,10 @@ impl Session {
             Err(e) => return store_error(e),
         };
         let mut fields = Vec::new();
+        if items.contains(&StatusItem::HighestModseq) {
+            // A CONDSTORE enabling command (RFC 7162 §3.1).
+            self.enable_condstore();
+        }
         for item in items {
             let v = match item {
                 StatusItem::Messages => u64::from(st.messages),
@@ -384,9 +389,7 @@ impl Session {
                 StatusItem::Deleted => u64::from(st.deleted),
                 StatusItem::Size => st.size,
                 StatusItem::AppendLimit => self.config.limits.max_message,
-                StatusItem::HighestModseq => {
-                    return Status::bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported");
-                }
+                StatusItem::HighestModseq => st.highest_modseq,
             };
             fields.push((*item, v));
         }

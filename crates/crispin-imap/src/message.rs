@@ -1,11 +1,21 @@
 //! Commands that change messages: APPEND, STORE, COPY/MOVE, EXPUNGE and
 //! CLOSE/UNSELECT.
 
-use crate::selected::Selected;
+use crate::selected::{Selected, Stored};
 use crate::session::{Session, Status, store_error};
 use crispin_proto::response::{Code, Condition};
 use crispin_proto::{Flag, Literal, RawMailbox, SequenceSet, StoreMode};
 use crispin_store::{AccountId, FlagOp, Flags, MessageData, NewMessage, StoreError};
+
+/// A STORE's arguments beside its message set.
+pub(crate) struct StoreArgs {
+    pub uid: bool,
+    pub mode: StoreMode,
+    pub silent: bool,
+    pub flags: Vec<Flag>,
+    /// RFC 7162 §3.1.3.
+    pub unchanged_since: Option<u64>,
+}
 
 fn try_create() -> Status {
     Status::no("No such mailbox").with(Code::TryCreate)
@@ -103,12 +113,20 @@ impl Session {
     pub(crate) async fn store(
         &mut self,
         sel: &mut Selected,
-        uid: bool,
         set: &SequenceSet,
-        mode: StoreMode,
-        silent: bool,
-        flags: Vec<Flag>,
+        args: StoreArgs,
     ) -> Status {
+        let StoreArgs {
+            uid,
+            mode,
+            silent,
+            flags,
+            unchanged_since,
+        } = args;
+        if unchanged_since.is_some() {
+            // A CONDSTORE enabling command (RFC 7162 §3.1).
+            self.enable_condstore();
+        }
         if sel.read_only {
             return read_only();
         }
@@ -129,14 +147,40 @@ impl Session {
         let result = match self
             .ctx
             .store
-            .store_flags(sel.account, sel.info.id, &uids, op, &change)
+            .store_flags_unchanged_since(
+                sel.account,
+                sel.info.id,
+                &uids,
+                op,
+                &change,
+                unchanged_since,
+            )
             .await
         {
             Ok(r) => r,
             Err(e) => return store_error(e),
         };
-        sel.report_stored(&mut self.conn.out, &result, &change.keywords, silent, uid);
-        Status::ok("STORE completed")
+        let how = Stored {
+            silent,
+            uid,
+            condstore: self.condstore,
+        };
+        sel.report_stored(&mut self.conn.out, &result, &change.keywords, how);
+        if result.modified.is_empty() {
+            return Status::ok("STORE completed");
+        }
+        // The messages that failed the UNCHANGEDSINCE test, as the client
+        // named them: UIDs after UID STORE, else sequence numbers.
+        let modified: Vec<u32> = if uid {
+            result.modified
+        } else {
+            result
+                .modified
+                .iter()
+                .filter_map(|u| sel.seq_of(*u))
+                .collect()
+        };
+        Status::ok("Conditional STORE failed for some messages").with(Code::Modified(modified))
     }
 
     pub(crate) async fn copy(

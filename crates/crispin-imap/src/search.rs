@@ -5,7 +5,7 @@ use crate::selected::Selected;
 use crate::session::{Session, Status, store_error};
 use crispin_proto::response::{Code, Data, SearchResult};
 use crispin_proto::{SearchKey, SearchReturn};
-use crispin_store::{Query, flag};
+use crispin_store::{FetchNeed, Query, flag};
 
 /// Resolves session-only keys into UID ranges.
 fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
@@ -66,7 +66,20 @@ fn to_query(key: SearchKey, sel: &Selected) -> Result<Query, &'static str> {
         SearchKey::SentSince(d) => Query::SentSince(d),
         SearchKey::Larger(n) => Query::Larger(u64::from(n)),
         SearchKey::Smaller(n) => Query::Smaller(u64::from(n)),
+        SearchKey::ModSeq(n) => Query::ModSeq(n),
     })
+}
+
+/// Whether the criteria use MODSEQ: the results then carry the highest
+/// mod-sequence of the matches (RFC 7162 §3.1.6, §3.1.10).
+fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::And(v) => v.iter().any(uses_modseq),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::Not(a) => uses_modseq(a),
+        _ => false,
+    }
 }
 
 impl Session {
@@ -86,6 +99,11 @@ impl Session {
             return Status::no("Unsupported charset")
                 .with(Code::BadCharset(&["UTF-8", "US-ASCII"]));
         }
+        let with_modseq = uses_modseq(&criteria);
+        if with_modseq {
+            // A CONDSTORE enabling command (RFC 7162 §3.1).
+            self.enable_condstore();
+        }
         let query = match to_query(criteria, sel) {
             Ok(q) => q.normalized(),
             Err(e) => return Status::bad(e),
@@ -100,12 +118,34 @@ impl Session {
             Err(e) => return store_error(e),
         };
         // Only messages the client knows about can be reported.
-        let nums: Vec<u32> = found
+        let known: Vec<u32> = found
+            .into_iter()
+            .filter(|u| sel.seq_of(*u).is_some())
+            .collect();
+        // Each match's mod-sequence, when MODSEQ was searched for.
+        let modseqs: Vec<u64> = if with_modseq && !known.is_empty() {
+            match self
+                .ctx
+                .store
+                .fetch(sel.account, sel.info.id, &known, FetchNeed::default())
+                .await
+            {
+                Ok(records) => records.iter().map(|r| r.modseq).collect(),
+                Err(e) => return store_error(e),
+            }
+        } else {
+            Vec::new()
+        };
+        let modseq = modseqs.iter().copied().max();
+        let nums: Vec<u32> = known
             .into_iter()
             .filter_map(|u| sel.seq_of(u).map(|seq| if uid { u } else { seq }))
             .collect();
         match ret {
-            None => self.data(Data::Search(&nums)),
+            None => self.data(Data::Search {
+                nums: &nums,
+                modseq,
+            }),
             Some(opts) => {
                 // RETURN () means RETURN (ALL) (RFC 4731 §3.1).
                 let opts = if opts.is_empty() {
@@ -114,7 +154,7 @@ impl Session {
                     opts
                 };
                 // MIN, MAX and ALL are left out when nothing matched.
-                let results: Vec<SearchResult> = opts
+                let mut results: Vec<SearchResult> = opts
                     .iter()
                     .filter_map(|opt| match opt {
                         SearchReturn::Min => nums.first().map(|&n| SearchResult::Min(n)),
@@ -123,6 +163,21 @@ impl Session {
                         SearchReturn::Count => Some(SearchResult::Count(nums.len() as u32)),
                     })
                     .collect();
+                // The highest mod-sequence of the messages returned: with
+                // only MIN and MAX asked for, of those two (RFC 7162 §3.1.10).
+                let whole = opts
+                    .iter()
+                    .any(|o| matches!(o, SearchReturn::All | SearchReturn::Count));
+                let returned = if whole {
+                    modseq
+                } else {
+                    let ends = [
+                        opts.contains(&SearchReturn::Min).then(|| modseqs.first()),
+                        opts.contains(&SearchReturn::Max).then(|| modseqs.last()),
+                    ];
+                    ends.into_iter().flatten().flatten().copied().max()
+                };
+                results.extend(returned.map(SearchResult::ModSeq));
                 self.data(Data::ESearch {
                     tag,
                     uid,

@@ -9,7 +9,7 @@
 
 mod reporter;
 
-pub(crate) use reporter::SyncError;
+pub(crate) use reporter::{Stored, SyncError};
 
 use crispin_proto::SequenceSet;
 use crispin_store::{AccountId, MailboxInfo, Snapshot};

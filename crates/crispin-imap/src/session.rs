@@ -36,6 +36,9 @@ pub(crate) struct Session {
     pub info: ConnInfo,
     /// UTF8=ACCEPT is enabled.
     pub utf8: bool,
+    /// CONDSTORE is enabled (RFC 7162 §3.1: by ENABLE or by the first
+    /// command that uses it): every FETCH response carries MODSEQ.
+    pub condstore: bool,
     pub enabled: Vec<String>,
     /// The client's name and version from ID (RFC 2971), for the log.
     pub client_id: Option<String>,
@@ -212,6 +215,7 @@ pub async fn run_session(ctx: Arc<ImapContext>, stream: Box<dyn Stream>, info: C
             config,
             info,
             utf8: false,
+            condstore: false,
             enabled: Vec::new(),
             client_id: None,
         },
@@ -537,10 +541,17 @@ impl Machine {
             // Authenticated (any.rs, mailbox.rs, message.rs, idle.rs).
             C::Enable(caps) => self.s.enable(caps),
             C::Namespace => self.s.namespace(),
-            C::Select { mailbox, read_only } => {
+            C::Select {
+                mailbox,
+                read_only,
+                condstore,
+            } => {
                 let account = account!(self);
                 // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
                 self.state.deselect();
+                if condstore {
+                    self.s.enable_condstore();
+                }
                 match self.s.select(account, &mailbox, read_only).await {
                     Ok((selected, status)) => {
                         self.state.select(selected);
@@ -615,9 +626,14 @@ impl Machine {
                 let sel = selected!(self);
                 self.s.search(sel, tag, uid, charset, criteria, ret).await
             }
-            C::Fetch { uid, set, items } => {
+            C::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+            } => {
                 let sel = selected!(self);
-                self.s.fetch(sel, uid, &set, items).await?
+                self.s.fetch(sel, uid, &set, items, changed_since).await?
             }
             C::Store {
                 uid,
@@ -625,9 +641,17 @@ impl Machine {
                 mode,
                 silent,
                 flags,
+                unchanged_since,
             } => {
                 let sel = selected!(self);
-                self.s.store(sel, uid, &set, mode, silent, flags).await
+                let store = crate::message::StoreArgs {
+                    uid,
+                    mode,
+                    silent,
+                    flags,
+                    unchanged_since,
+                };
+                self.s.store(sel, &set, store).await
             }
             C::Copy {
                 uid,

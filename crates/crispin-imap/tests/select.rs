@@ -16,7 +16,7 @@ async fn select_empty_mailbox_responses() {
     let r = c.cmd("SELECT INBOX").await;
     let validity = code_value(&r, "UIDVALIDITY");
     assert!(validity > 0);
-    assert_eq!(r.len(), 7, "{r:#?}");
+    assert_eq!(r.len(), 8, "{r:#?}");
     assert_eq!(
         r[0],
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
@@ -31,7 +31,9 @@ async fn select_empty_mailbox_responses() {
     assert!(r.contains(&"* 0 RECENT".to_string()), "{r:#?}");
     assert_eq!(code_value(&r, "UIDNEXT"), 1);
     assert!(!r.iter().any(|l| l.contains("[UNSEEN ")), "{r:#?}");
-    assert!(untag(&r[6]).starts_with("OK [READ-WRITE] "), "{r:#?}");
+    // RFC 7162 §3.1.2.1; a mod-sequence is never 0 (§7).
+    assert!(code_value(&r, "HIGHESTMODSEQ") >= 1, "{r:#?}");
+    assert!(untag(&r[7]).starts_with("OK [READ-WRITE] "), "{r:#?}");
     imap.shutdown().await;
 }
 

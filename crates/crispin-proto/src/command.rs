@@ -36,6 +36,8 @@ pub enum CommandBody {
     Select {
         mailbox: RawMailbox,
         read_only: bool,
+        /// The `CONDSTORE` parameter (RFC 7162 §3.1.8).
+        condstore: bool,
     },
     Create {
         mailbox: RawMailbox,
@@ -87,6 +89,8 @@ pub enum CommandBody {
         uid: bool,
         set: SequenceSet,
         items: Vec<FetchAttr>,
+        /// `CHANGEDSINCE n` (RFC 7162 §3.1.4.1).
+        changed_since: Option<u64>,
     },
     Store {
         uid: bool,
@@ -94,6 +98,8 @@ pub enum CommandBody {
         mode: StoreMode,
         silent: bool,
         flags: Vec<Flag>,
+        /// `UNCHANGEDSINCE n` (RFC 7162 §3.1.3).
+        unchanged_since: Option<u64>,
     },
     Copy {
         uid: bool,
@@ -168,6 +174,8 @@ pub enum FetchAttr {
     Uid,
     Body,
     BodyStructure,
+    /// RFC 7162 §3.1.4.2.
+    ModSeq,
     BodySection {
         peek: bool,
         section: Section,
@@ -223,8 +231,7 @@ impl Section {
 }
 
 /// A command modifier or parameter in RFC 4466's generic syntax (§2.1):
-/// its name, upper-cased, and its value. None is accepted yet (see
-/// `parser/modifier.rs`); CONDSTORE's and QRESYNC's will be.
+/// its name, upper-cased, and its value (see `parser/modifier.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Modifier {
     pub name: String,
@@ -282,4 +289,8 @@ pub enum SearchKey {
     SentSince(Date),
     Larger(u32),
     Smaller(u32),
+    /// `MODSEQ [entry-name entry-type] n` (RFC 7162 §3.1.5): the message's
+    /// mod-sequence is at least `n`. One mod-sequence is kept per message,
+    /// so the entry name narrows nothing (§3.1.5 allows that).
+    ModSeq(u64),
 }

@@ -345,6 +345,22 @@ pub trait Store: Send + Sync + 'static {
         uids: &[u32],
         op: FlagOp,
         flags: &Flags,
+    ) -> Result<StoreResult> {
+        self.store_flags_unchanged_since(account, mailbox, uids, op, flags, None)
+            .await
+    }
+    /// [`Store::store_flags`], leaving alone (and listing in
+    /// [`StoreResult::modified`]) the messages whose modseq is above
+    /// `unchanged_since`, checked and changed in one commit (RFC 7162
+    /// §3.1.3's UNCHANGEDSINCE; `Some(0)` changes nothing).
+    async fn store_flags_unchanged_since(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<u64>,
     ) -> Result<StoreResult>;
     /// Expunges messages flagged \Deleted (only among `uids` when given).
     async fn expunge(

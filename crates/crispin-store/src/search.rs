@@ -38,6 +38,8 @@ pub enum Query {
     SentSince(NaiveDate),
     Larger(u64),
     Smaller(u64),
+    /// The message's modseq is at least this (RFC 7162 §3.1.5).
+    ModSeq(u64),
     /// Messages whose content hash is in the set: a text key already
     /// answered by the search index.
     InHashes(Arc<HashSet<String>>),
@@ -128,6 +130,7 @@ pub struct Row<'a> {
     /// Content address, for keys answered by the search index.
     pub hash: &'a str,
     pub flags: &'a Flags,
+    pub modseq: u64,
     pub internal_date: DateTime<FixedOffset>,
     pub size: u64,
     /// The Date: header's calendar day in its own zone.
@@ -158,6 +161,7 @@ pub fn matches(q: &Query, r: &Row<'_>) -> bool {
         Query::SentSince(d) => r.sent_day.is_some_and(|s| s >= *d),
         Query::Larger(n) => r.size > *n,
         Query::Smaller(n) => r.size < *n,
+        Query::ModSeq(n) => r.modseq >= *n,
         Query::InHashes(set) => set.contains(r.hash),
     }
 }
@@ -182,6 +186,7 @@ mod tests {
             uid: 7,
             hash: "h1",
             flags,
+            modseq: 12,
             internal_date: FixedOffset::east_opt(3600)
                 .unwrap()
                 .with_ymd_and_hms(2024, 3, 1, 0, 30, 0)
@@ -252,6 +257,7 @@ mod tests {
             Box::new(Query::Smaller(1001))
         )));
         assert!(q(Query::Not(Box::new(Query::Uids(vec![(1, 6), (8, 9)])))));
+        assert!(q(Query::ModSeq(12)) && q(Query::ModSeq(0)) && !q(Query::ModSeq(13)));
         let set: HashSet<String> = ["h1".to_string()].into();
         assert!(q(Query::InHashes(Arc::new(set))));
         assert!(!q(Query::InHashes(Arc::default())));

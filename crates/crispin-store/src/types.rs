@@ -369,8 +369,12 @@ pub struct StoreResult {
     pub modseq: u64,
     /// Messages whose flags now differ from before, with their new flags.
     pub changed: Vec<(u32, Flags)>,
-    /// Messages given that were found (changed or not), with their flags.
-    pub current: Vec<(u32, Flags)>,
+    /// Messages given that were found and not `modified` (changed or
+    /// not), with their flags and modseq.
+    pub current: Vec<(u32, Flags, u64)>,
+    /// Messages left alone because they changed after the STORE's
+    /// UNCHANGEDSINCE, ascending.
+    pub modified: Vec<u32>,
     pub keywords_changed: bool,
 }
 

@@ -815,3 +815,40 @@ async fn addresses_are_searched_without_comments_after_the_upgrade() {
     let q = from("(comment)@");
     assert_eq!(old.search(a, inbox, &q).await.unwrap().len(), 700);
 }
+
+/// RFC 7162 §3.1: modseqs are kept across restarts, and a mailbox's go on
+/// from where they were, never reused (an expunge's modseq included).
+#[tokio::test]
+async fn modseqs_survive_a_restart_and_are_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, a, inbox) = store_with_account(dir.path()).await;
+    let m1 = store.append(a, inbox, msg(1, 10)).await.unwrap();
+    let m2 = store.append(a, inbox, msg(2, 10)).await.unwrap();
+    let seen = Flags {
+        system: flag::SEEN | flag::DELETED,
+        keywords: Vec::new(),
+    };
+    let stored = store
+        .store_flags(a, inbox, &[m2.uid], FlagOp::Add, &seen)
+        .await
+        .unwrap();
+    store.expunge(a, inbox, None).await.unwrap();
+    let before = store.status(a, inbox).await.unwrap().highest_modseq;
+    assert!(
+        before > stored.modseq,
+        "the expunge took a modseq of its own"
+    );
+    store.close().await;
+    drop(store);
+
+    let store = SqliteStore::open(dir.path()).await.unwrap();
+    assert_eq!(store.status(a, inbox).await.unwrap().highest_modseq, before);
+    let recs = store
+        .fetch(a, inbox, &[m1.uid], FetchNeed::default())
+        .await
+        .unwrap();
+    assert_eq!(recs[0].modseq, m1.modseq, "a message keeps its modseq");
+    let m3 = store.append(a, inbox, msg(3, 10)).await.unwrap();
+    assert!(m3.modseq > before, "{} after {before}", m3.modseq);
+    store.close().await;
+}

@@ -228,17 +228,18 @@ impl Store for HookedStore {
         self.run(Op::BodyRead).await;
         self.inner.open_blob(account, blob).await
     }
-    async fn store_flags(
+    async fn store_flags_unchanged_since(
         &self,
         account: AccountId,
         mailbox: MailboxId,
         uids: &[u32],
         op: FlagOp,
         flags: &Flags,
+        unchanged_since: Option<u64>,
     ) -> Result<StoreResult> {
         self.run(Op::StoreFlags).await;
         self.inner
-            .store_flags(account, mailbox, uids, op, flags)
+            .store_flags_unchanged_since(account, mailbox, uids, op, flags, unchanged_since)
             .await
     }
     async fn expunge(

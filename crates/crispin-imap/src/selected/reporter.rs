@@ -5,8 +5,8 @@
 //! and those only where the command's spec row allows it (`After`: no
 //! EXPUNGE during FETCH, STORE or SEARCH by sequence number, RFC 3501
 //! §7.4.1). The view in `Selected` changes here and nowhere else, as the
-//! client is told. (CONDSTORE's MODSEQ and QRESYNC's VANISHED belong here
-//! too.)
+//! client is told. Once CONDSTORE is on, every FETCH written here carries
+//! MODSEQ (RFC 7162 §3.1). (QRESYNC's VANISHED will belong here too.)
 
 use super::Selected;
 use crate::session::Session;
@@ -14,6 +14,14 @@ use crispin_proto::response::{Code, Data, FetchWriter, Status};
 use crispin_proto::spec::After;
 use crispin_store::{Flags, StoreError, StoreResult};
 use std::io;
+
+/// How a STORE's results are reported.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored {
+    pub silent: bool,
+    pub uid: bool,
+    pub condstore: bool,
+}
 
 pub(crate) enum SyncError {
     /// The selected mailbox no longer exists.
@@ -35,7 +43,13 @@ const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen
 impl Selected {
     /// SELECT's and EXAMINE's untagged responses: the view as it starts
     /// (RFC 3501 §6.3.1).
-    pub fn report_opened(&self, out: &mut Vec<u8>, uid_next: u32, first_unseen_uid: Option<u32>) {
+    pub fn report_opened(
+        &self,
+        out: &mut Vec<u8>,
+        uid_next: u32,
+        first_unseen_uid: Option<u32>,
+        highest_modseq: u64,
+    ) {
         self.write_flags(out);
         Data::Exists(self.exists()).encode(out);
         Data::Recent(self.recent.len() as u32).encode(out);
@@ -50,37 +64,49 @@ impl Selected {
         Status::ok("Predicted next UID")
             .with(Code::UidNext(uid_next))
             .encode(out, None);
+        // Sent on every SELECT, not only after a CONDSTORE enabling
+        // command: modseqs are kept for every mailbox (RFC 7162 §3.1.2.1).
+        Status::ok("Highest")
+            .with(Code::HighestModSeq(highest_modseq))
+            .encode(out, None);
     }
 
     /// What this session's STORE did: FLAGS when it brought new keywords
     /// (`set` holds the ones it set), and the messages' flags unless
     /// `.SILENT` (RFC 3501 §6.4.6), with their UIDs after UID STORE
-    /// (§6.4.8).
+    /// (§6.4.8). With CONDSTORE on, each FETCH carries MODSEQ, and the
+    /// messages the STORE changed get one even after `.SILENT`, so the
+    /// client learns their new modseq (RFC 7162 §3.1.3).
     pub fn report_stored(
         &mut self,
         out: &mut Vec<u8>,
         result: &StoreResult,
         set: &[String],
-        silent: bool,
-        uid: bool,
+        how: Stored,
     ) {
         // The keywords it set, and any another session created that the
         // messages carry: announced in one FLAGS before a FETCH shows them.
         let set = set.iter().filter(|_| result.keywords_changed);
-        let carried = result.current.iter().flat_map(|(_, f)| &f.keywords);
+        let carried = result.current.iter().flat_map(|(_, f, _)| &f.keywords);
         self.learn_keywords(out, set.chain(carried));
         if result.modseq > 0 {
             self.own_change(result.modseq);
         }
-        if silent {
-            return;
-        }
-        for (msg_uid, flags) in &result.current {
+        for (msg_uid, flags, modseq) in &result.current {
+            let changed = *modseq == result.modseq && result.modseq > 0;
+            if how.silent && !(how.condstore && changed) {
+                continue;
+            }
             if let Some(seq) = self.seq_of(*msg_uid) {
                 let mut w = FetchWriter::begin(out, seq);
-                w.flags(out, flags.names(), self.is_recent(*msg_uid));
-                if uid {
+                if !how.silent {
+                    w.flags(out, flags.names(), self.is_recent(*msg_uid));
+                }
+                if how.uid || how.silent {
                     w.uid(out, *msg_uid);
+                }
+                if how.condstore {
+                    w.modseq(out, *modseq);
                 }
                 w.end(out);
             }
@@ -226,7 +252,7 @@ impl Session {
 
         let last_uid = sel.uids.last().copied().unwrap_or(0);
         let mut new_uids = Vec::new();
-        for (uid, flags, _) in &changes.updated {
+        for (uid, flags, modseq) in &changes.updated {
             if *uid > last_uid {
                 new_uids.push(*uid);
             } else if let Some(seq) = sel.seq_of(*uid) {
@@ -234,6 +260,9 @@ impl Session {
                 let mut w = FetchWriter::begin(out, seq);
                 w.uid(out, *uid);
                 w.flags(out, flags.names(), sel.is_recent(*uid));
+                if self.condstore {
+                    w.modseq(out, *modseq);
+                }
                 w.end(out);
             }
         }

@@ -5,9 +5,9 @@ use super::{PResult, Parser};
 use super::{UNEXPECTED_END, is_atom_char};
 use crate::command::*;
 
-/// FETCH modifiers we accept (RFC 4466 §2.4); CONDSTORE would add
-/// `CHANGEDSINCE` (RFC 7162 §3.1.4), QRESYNC `VANISHED` (§3.2.6).
-const FETCH_MODIFIERS: &[&str] = &[];
+/// FETCH modifiers we accept (RFC 4466 §2.4): CONDSTORE's `CHANGEDSINCE`
+/// (RFC 7162 §3.1.4.1); QRESYNC would add `VANISHED` (§3.2.6).
+const FETCH_MODIFIERS: &[&str] = &["CHANGEDSINCE"];
 
 impl Parser {
     pub(crate) fn fetch(&mut self, uid: bool) -> PResult<CommandBody> {
@@ -36,8 +36,14 @@ impl Parser {
         } else {
             vec![self.fetch_att()?]
         };
-        self.modifiers(FETCH_MODIFIERS, UNEXPECTED_END)?;
-        Ok(CommandBody::Fetch { uid, set, items })
+        let modifiers = self.modifiers(FETCH_MODIFIERS, UNEXPECTED_END)?;
+        let changed_since = super::modifier::modseq_modifier(&modifiers, "CHANGEDSINCE")?;
+        Ok(CommandBody::Fetch {
+            uid,
+            set,
+            items,
+            changed_since,
+        })
     }
 
     fn fetch_att(&mut self) -> PResult<FetchAttr> {
@@ -55,6 +61,7 @@ impl Parser {
             b"RFC822.TEXT" => F::Rfc822Text,
             b"UID" => F::Uid,
             b"BODYSTRUCTURE" => F::BodyStructure,
+            b"MODSEQ" => F::ModSeq,
             b"BODY" if self.peek() != Some(b'[') => F::Body,
             b"BODY" | b"BODY.PEEK" => {
                 let section = self.section()?;

@@ -6,16 +6,21 @@ use super::UNEXPECTED_END;
 use super::{PResult, Parser};
 use crate::command::*;
 
-/// SELECT and EXAMINE parameters we accept (RFC 4466 §2.1); CONDSTORE
-/// would add `CONDSTORE` (RFC 7162 §3.1.8), QRESYNC `QRESYNC` (§3.2.5).
-const SELECT_PARAMS: &[&str] = &[];
+/// SELECT and EXAMINE parameters we accept (RFC 4466 §2.1): `CONDSTORE`
+/// (RFC 7162 §3.1.8); QRESYNC would add `QRESYNC` (§3.2.5).
+const SELECT_PARAMS: &[&str] = &["CONDSTORE"];
 
 impl Parser {
     pub(crate) fn select(&mut self, read_only: bool) -> PResult<CommandBody> {
         self.sp()?;
         let mailbox = self.mailbox()?;
-        self.modifiers(SELECT_PARAMS, UNEXPECTED_END)?;
-        Ok(CommandBody::Select { mailbox, read_only })
+        let params = self.modifiers(SELECT_PARAMS, UNEXPECTED_END)?;
+        let condstore = super::modifier::flag_modifier(&params, "CONDSTORE")?;
+        Ok(CommandBody::Select {
+            mailbox,
+            read_only,
+            condstore,
+        })
     }
 
     pub(crate) fn create(&mut self) -> PResult<CommandBody> {

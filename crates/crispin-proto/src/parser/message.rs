@@ -6,9 +6,9 @@ use super::{PResult, Parser};
 use crate::command::*;
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 
-/// STORE modifiers we accept (RFC 4466 §2.5); CONDSTORE would add
+/// STORE modifiers we accept (RFC 4466 §2.5): CONDSTORE's
 /// `UNCHANGEDSINCE` (RFC 7162 §3.1.3).
-const STORE_MODIFIERS: &[&str] = &[];
+const STORE_MODIFIERS: &[&str] = &["UNCHANGEDSINCE"];
 
 impl Parser {
     pub(crate) fn append(&mut self) -> PResult<CommandBody> {
@@ -82,7 +82,8 @@ impl Parser {
     pub(crate) fn store(&mut self, uid: bool) -> PResult<CommandBody> {
         self.sp()?;
         let set = self.sequence_set()?;
-        self.modifiers(STORE_MODIFIERS, "expected FLAGS or FLAGS.SILENT")?;
+        let modifiers = self.modifiers(STORE_MODIFIERS, "expected FLAGS or FLAGS.SILENT")?;
+        let unchanged_since = super::modifier::modseq_modifier(&modifiers, "UNCHANGEDSINCE")?;
         self.sp()?;
         let mode = if self.eat(b'+') {
             StoreMode::Add
@@ -114,6 +115,7 @@ impl Parser {
             mode,
             silent,
             flags,
+            unchanged_since,
         })
     }
 

@@ -11,10 +11,9 @@ use crate::command::{ExtItem, ExtValue, Modifier};
 impl Parser {
     /// The modifiers at one of RFC 4466's places for them, when the
     /// command has them there (` (` comes next). A name not in `accepted`
-    /// is refused, as RFC 4466 §2.1 requires of unknown ones; no place
-    /// accepts any yet. A refused or malformed list gets `refusal`, the
-    /// error the grammar gave here before modifiers had a place, so
-    /// clients read no difference.
+    /// is refused, as RFC 4466 §2.1 requires of unknown ones. A refused
+    /// or malformed list gets `refusal`, the error the grammar gave here
+    /// before modifiers had a place, so clients read no difference.
     pub(super) fn modifiers(&mut self, accepted: &[&str], refusal: &str) -> PResult<Vec<Modifier>> {
         if !self.text()[self.pos.min(self.text().len())..].starts_with(b" (") {
             return Ok(Vec::new());
@@ -23,6 +22,12 @@ impl Parser {
             Ok(list) if list.iter().all(|m| accepted.contains(&m.name.as_str())) => Ok(list),
             _ => Err(refusal.into()),
         }
+    }
+
+    /// `mod-sequence-valzer` (RFC 7162 §7): 0 to 2^63 - 1, digits only.
+    pub(super) fn mod_sequence(&mut self) -> PResult<u64> {
+        let t = self.take_while(|b| b.is_ascii_digit());
+        parse_modseq(&String::from_utf8_lossy(t))
     }
 
     /// `SP "(" modifier *(SP modifier) ")"`, with `modifier = name [SP
@@ -113,6 +118,45 @@ impl Parser {
     }
 }
 
+/// A mod-sequence written as digits: 0 to 2^63 - 1 (RFC 7162 §7). Zero is
+/// accepted wherever a mod-sequence is: `UNCHANGEDSINCE 0` and `MODSEQ 0`
+/// allow it, and `CHANGEDSINCE 0` is sent by iOS Mail (it means "every
+/// message").
+fn parse_modseq(s: &str) -> PResult<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a mod-sequence".into());
+    }
+    s.parse::<u64>()
+        .ok()
+        .filter(|&v| v <= i64::MAX as u64)
+        .ok_or_else(|| "mod-sequence out of range".into())
+}
+
+/// The value of a modifier that takes a mod-sequence (`CHANGEDSINCE n`,
+/// `UNCHANGEDSINCE n`); given once at most (RFC 7162 §7's comments).
+pub(super) fn modseq_modifier(list: &[Modifier], name: &str) -> PResult<Option<u64>> {
+    let mut found = list.iter().filter(|m| m.name == name);
+    let Some(m) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() {
+        return Err(format!("{name} given twice"));
+    }
+    match &m.value {
+        Some(ExtValue::Simple(s)) => parse_modseq(s).map(Some),
+        _ => Err(format!("{name} needs a mod-sequence")),
+    }
+}
+
+/// Whether a flag-like modifier (no value) is given: `CONDSTORE`.
+pub(super) fn flag_modifier(list: &[Modifier], name: &str) -> PResult<bool> {
+    match list.iter().find(|m| m.name == name) {
+        None => Ok(false),
+        Some(Modifier { value: None, .. }) => Ok(true),
+        Some(_) => Err(format!("{name} takes no value")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::UNEXPECTED_END;
@@ -184,30 +228,42 @@ mod tests {
         assert!(modifiers(&deep).is_err());
     }
 
-    /// Every place refuses every modifier, with the error it gave before
-    /// it had room for them.
+    /// Every place refuses the modifiers it does not implement, with the
+    /// error it gave before it had room for them.
     #[test]
     fn refused_where_not_implemented() {
         let fetch = "FETCH 1 (FLAGS)";
         for (line, message) in [
-            ("a SELECT INBOX (CONDSTORE)", UNEXPECTED_END),
             ("a EXAMINE INBOX (QRESYNC (1 2))", UNEXPECTED_END),
             ("a SELECT INBOX (", UNEXPECTED_END),
-            (&format!("a {fetch} (CHANGEDSINCE 1)"), UNEXPECTED_END),
+            ("a SELECT INBOX (CONDSTORE X)", UNEXPECTED_END),
             (
                 &format!("a UID {fetch} (CHANGEDSINCE 1 VANISHED)"),
                 UNEXPECTED_END,
             ),
-            ("a FETCH 1 FLAGS (CHANGEDSINCE 1)", UNEXPECTED_END),
+            ("a FETCH 1 FLAGS (X-UNKNOWN 1)", UNEXPECTED_END),
             (
-                "a STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)",
+                "a STORE 1 (X-UNKNOWN 5) +FLAGS (\\Seen)",
                 "expected FLAGS or FLAGS.SILENT",
             ),
             ("a STORE 1 (\\Seen)", "expected FLAGS or FLAGS.SILENT"),
             (
-                "a UID STORE 1 (UNCHANGEDSINCE 5) FLAGS ()",
-                "expected FLAGS or FLAGS.SILENT",
+                "a STORE 1 (UNCHANGEDSINCE) +FLAGS (\\Seen)",
+                "UNCHANGEDSINCE needs a mod-sequence",
             ),
+            (
+                "a STORE 1 (UNCHANGEDSINCE 1 UNCHANGEDSINCE 2) +FLAGS (\\Seen)",
+                "UNCHANGEDSINCE given twice",
+            ),
+            (
+                "a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775808)",
+                "mod-sequence out of range",
+            ),
+            (
+                "a FETCH 1 FLAGS (CHANGEDSINCE 1:2)",
+                "expected a mod-sequence",
+            ),
+            ("a SELECT INBOX (CONDSTORE 1)", "CONDSTORE takes no value"),
         ] {
             let r = parse(line).map_err(|e| e.message);
             assert_eq!(r.err().as_deref(), Some(message), "{line}");

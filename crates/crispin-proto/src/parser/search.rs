@@ -143,6 +143,26 @@ impl Parser {
                 self.sp()?;
                 K::Uid(self.sequence_set()?)
             }
+            "MODSEQ" => {
+                self.sp()?;
+                if self.peek() == Some(b'"') {
+                    // `entry-name SP entry-type-req` (RFC 7162 §3.1.5): a
+                    // flag's entry, "/flags/\\draft" say, and priv,
+                    // shared or all. Checked, then ignored: one
+                    // mod-sequence is kept per message.
+                    let entry = self.quoted()?;
+                    if !entry.to_ascii_lowercase().starts_with(b"/flags/") || entry.len() == 7 {
+                        return Err("MODSEQ entry names a flag: \"/flags/...\"".into());
+                    }
+                    self.sp()?;
+                    let kind = self.atom()?.to_ascii_lowercase();
+                    if !matches!(kind.as_str(), "priv" | "shared" | "all") {
+                        return Err("MODSEQ entry type is priv, shared or all".into());
+                    }
+                    self.sp()?;
+                }
+                K::ModSeq(self.mod_sequence()?)
+            }
             "NOT" => {
                 self.sp()?;
                 K::Not(Box::new(self.search_key()?))

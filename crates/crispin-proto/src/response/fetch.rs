@@ -70,6 +70,12 @@ impl FetchWriter {
         );
     }
 
+    /// `MODSEQ (n)` (RFC 7162 §3.1.4.2).
+    pub fn modseq(&mut self, out: &mut Vec<u8>, modseq: u64) {
+        self.next(out);
+        let _ = write!(out, "MODSEQ ({modseq})");
+    }
+
     pub fn rfc822_size(&mut self, out: &mut Vec<u8>, size: u64) {
         self.next(out);
         let _ = write!(out, "RFC822.SIZE {size}");

@@ -70,6 +70,11 @@ pub enum Code {
     TooBig,
     // RFC 6154 §3.
     UseAttr,
+    // RFC 7162 §3.1.2.1 and §3.1.3.
+    HighestModSeq(u64),
+    /// The messages (sequence numbers, or UIDs after UID STORE) that
+    /// failed a STORE's UNCHANGEDSINCE test.
+    Modified(Vec<u32>),
 }
 
 /// A status response: a command's tagged result, or an untagged OK, NO,
@@ -146,6 +151,14 @@ impl Code {
                 return;
             }
             Code::UidNext(n) => return write_word_number(out, "UIDNEXT", *n),
+            Code::HighestModSeq(n) => {
+                let _ = write!(out, "HIGHESTMODSEQ {n}");
+                return;
+            }
+            Code::Modified(set) => {
+                let _ = write!(out, "MODIFIED {}", compact_set(set));
+                return;
+            }
             Code::UidValidity(n) => return write_word_number(out, "UIDVALIDITY", *n),
             Code::Unseen(n) => return write_word_number(out, "UNSEEN", *n),
             Code::BadCharset(charsets) => {
@@ -219,6 +232,8 @@ pub enum SearchResult<'a> {
     /// The matches, as a compact set in this order.
     All(&'a [u32]),
     Count(u32),
+    /// The highest mod-sequence of the matches (RFC 7162 §3.1.10).
+    ModSeq(u64),
 }
 
 /// The untagged data responses, other than FETCH (see [`FetchWriter`]).
@@ -246,7 +261,12 @@ pub enum Data<'a> {
         mailbox: MailboxName<'a>,
         items: &'a [(StatusItem, u64)],
     },
-    Search(&'a [u32]),
+    /// RFC 3501 §7.2.5; `modseq` is RFC 7162 §3.1.6's highest
+    /// mod-sequence of the matches, for a SEARCH that used MODSEQ.
+    Search {
+        nums: &'a [u32],
+        modseq: Option<u64>,
+    },
     /// RFC 4731 §3.1.
     ESearch {
         tag: &'a str,
@@ -336,10 +356,13 @@ impl Data<'_> {
                 }
                 out.push(b')');
             }
-            Data::Search(nums) => {
+            Data::Search { nums, modseq } => {
                 out.extend_from_slice(b"* SEARCH");
                 for n in *nums {
                     let _ = write!(out, " {n}");
+                }
+                if let Some(m) = modseq {
+                    let _ = write!(out, " (MODSEQ {m})");
                 }
             }
             Data::ESearch { tag, uid, results } => {
@@ -357,6 +380,7 @@ impl Data<'_> {
                         SearchResult::Max(n) => write!(out, " MAX {n}"),
                         SearchResult::All(nums) => write!(out, " ALL {}", compact_set(nums)),
                         SearchResult::Count(n) => write!(out, " COUNT {n}"),
+                        SearchResult::ModSeq(n) => write!(out, " MODSEQ {n}"),
                     };
                 }
             }
@@ -575,8 +599,14 @@ mod tests {
             }),
             "* ESEARCH (TAG \"a1\") UID MIN 2 ALL 2:3,5\r\n"
         );
-        assert_eq!(data(Data::Search(&[])), "* SEARCH\r\n");
-        assert_eq!(data(Data::Search(&[1, 4])), "* SEARCH 1 4\r\n");
+        let search = |nums, modseq| Data::Search { nums, modseq };
+        assert_eq!(data(search(&[], None)), "* SEARCH\r\n");
+        assert_eq!(data(search(&[1, 4], None)), "* SEARCH 1 4\r\n");
+        // RFC 7162 §3.1.6's example.
+        assert_eq!(
+            data(search(&[2, 5, 6], Some(917162500))),
+            "* SEARCH 2 5 6 (MODSEQ 917162500)\r\n"
+        );
         assert_eq!(
             data(Data::Namespace {
                 personal: &[("", '/')],

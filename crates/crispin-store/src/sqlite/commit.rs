@@ -711,17 +711,24 @@ pub(crate) fn store_flags(
     uids: &[u32],
     op: FlagOp,
     flags: &Flags,
+    unchanged_since: Option<u64>,
 ) -> Result<(StoreResult, Vec<Note>)> {
     let mut result = StoreResult::default();
     let mut modseq = None;
-    for (uid, old) in flags_of(c, account, mailbox, uids)? {
+    for (uid, old, old_modseq) in flags_of(c, account, mailbox, uids)? {
+        // RFC 7162 §3.1.3: changed after the client's mod-sequence (every
+        // message has one of at least 1, so 0 always fails): left alone.
+        if unchanged_since.is_some_and(|n| old_modseq > n) {
+            result.modified.push(uid);
+            continue;
+        }
         let new = old.apply(op, flags);
         let same = new.system == old.system
             && new.keywords.len() == old.keywords.len()
             && new.keywords.iter().all(|k| old.has_keyword(k));
         if same {
             // As stored: keywords given in another case keep their spelling.
-            result.current.push((uid, old));
+            result.current.push((uid, old, old_modseq));
             continue;
         }
         let m = match modseq {
@@ -741,7 +748,7 @@ pub(crate) fn store_flags(
             i64::from(uid),
         ])?;
         result.changed.push((uid, new.clone()));
-        result.current.push((uid, new));
+        result.current.push((uid, new, m));
     }
     let Some(m) = modseq else {
         return Ok((result, Vec::new()));
@@ -862,7 +869,7 @@ pub(crate) fn copy(
          (SELECT hash FROM messages WHERE account_id = ?1 AND mailbox_id = ?2 AND uid = ?3)",
     )?;
     let mut keywords: Vec<String> = Vec::new();
-    for (i, (uid, flags)) in sources.iter().enumerate() {
+    for (i, (uid, flags, _)) in sources.iter().enumerate() {
         let new_uid = first_uid + i as i64;
         insert.execute(params![
             to.0,
@@ -881,7 +888,7 @@ pub(crate) fn copy(
         result.pairs.push((*uid, new_uid as u32));
     }
     let dest_keywords = add_keywords(c, account, to, &keywords)?;
-    let flags_of: HashMap<u32, &Flags> = sources.iter().map(|(u, f)| (*u, f)).collect();
+    let flags_of: HashMap<u32, &Flags> = sources.iter().map(|(u, f, _)| (*u, f)).collect();
     let mut notes = vec![Note::Changed(
         account,
         to,
@@ -950,16 +957,16 @@ fn remove_messages(
     Ok(gone)
 }
 
-/// The flags of the given messages that exist, ascending by UID.
+/// The flags and modseqs of the given messages that exist, ascending by UID.
 fn flags_of(
     c: &Tx,
     account: AccountId,
     mailbox: MailboxId,
     uids: &[u32],
-) -> Result<Vec<(u32, Flags)>> {
+) -> Result<Vec<(u32, Flags, u64)>> {
     let mut out = Vec::with_capacity(uids.len());
     let mut select = c.prepare_cached(
-        "SELECT uid, flags, keywords FROM messages WHERE account_id = ? AND mailbox_id = ?
+        "SELECT uid, flags, keywords, modseq FROM messages WHERE account_id = ? AND mailbox_id = ?
          AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid",
     )?;
     for chunk in uids.chunks(UID_CHUNK) {
@@ -967,6 +974,7 @@ fn flags_of(
             Ok((
                 r.get::<_, i64>(0)? as u32,
                 Flags::from_parts(r.get(1)?, r.get_ref(2)?.as_str()?),
+                r.get::<_, i64>(3)? as u64,
             ))
         })?;
         for row in rows {

@@ -740,17 +740,20 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn store_flags(
+    async fn store_flags_unchanged_since(
         &self,
         account: AccountId,
         mailbox: MailboxId,
         uids: &[u32],
         op: FlagOp,
         flags: &Flags,
+        unchanged_since: Option<u64>,
     ) -> Result<StoreResult> {
         let (uids, flags) = (uids.to_vec(), flags.clone());
-        self.write(move |c| commit::store_flags(c, account, mailbox, &uids, op, &flags))
-            .await
+        self.write(move |c| {
+            commit::store_flags(c, account, mailbox, &uids, op, &flags, unchanged_since)
+        })
+        .await
     }
 
     async fn expunge(

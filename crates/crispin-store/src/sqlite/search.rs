@@ -139,6 +139,7 @@ impl SqliteStore {
                             uid: e.uid,
                             hash: &e.hash,
                             flags: &e.flags,
+                            modseq: e.modseq,
                             internal_date: to_date(e.internal_date, i64::from(e.internal_tz)),
                             size: e.size,
                             sent_day: e.sent_day.and_then(ingest::day_from_int),
@@ -162,7 +163,7 @@ impl SqliteStore {
                               COALESCE((SELECT t.body FROM blob_text t
                                         WHERE t.account_id = m.account_id AND t.hash = m.hash),
                                        '') ELSE '' END,
-                            m.hash
+                            m.hash, m.modseq
                      FROM messages m JOIN blobs b ON b.account_id = m.account_id AND b.hash = m.hash
                      WHERE m.account_id = ?1 AND m.mailbox_id = ?2 ORDER BY m.uid",
                 )?;
@@ -174,6 +175,7 @@ impl SqliteStore {
                         uid: r.get::<_, i64>(0)? as u32,
                         hash: text(r, 9)?,
                         flags: &flags,
+                        modseq: r.get::<_, i64>(10)? as u64,
                         internal_date: to_date(r.get(3)?, r.get(4)?),
                         size: r.get::<_, i64>(5)? as u64,
                         sent_day: r.get::<_, Option<i64>>(6)?.and_then(ingest::day_from_int),

@@ -93,6 +93,8 @@ macro_rules! conformance_suite {
             deleting_an_account_removes_only_it,
             account_names_are_unique_and_case_insensitive,
             concurrent_writers_lose_nothing,
+            unchanged_since_is_checked_in_the_write,
+            search_by_modseq,
             queued_appends_get_uids_in_queue_order,
             search_by_header_and_flags,
             search_is_not_cut_short_by_text_caps,
@@ -170,6 +172,11 @@ fn folded(f: &Flags) -> (u8, BTreeSet<String>) {
 
 fn sets(v: &[(u32, Flags)]) -> Vec<(u32, (u8, BTreeSet<String>))> {
     v.iter().map(|(u, f)| (*u, set(f))).collect()
+}
+
+/// `StoreResult::current` without its modseqs.
+fn current(v: &[(u32, Flags, u64)]) -> Vec<(u32, (u8, BTreeSet<String>))> {
+    v.iter().map(|(u, f, _)| (*u, set(f))).collect()
 }
 
 fn updates(c: &Changes) -> Vec<(u32, (u8, BTreeSet<String>), u64)> {
@@ -549,7 +556,7 @@ pub async fn every_write_raises_the_modseq(fresh: impl Fn() -> Fresh) {
         same.changed
     );
     assert_eq!(
-        sets(&same.current),
+        current(&same.current),
         sets(&[(m1.uid, fl(flag::SEEN, &[]))]),
         "StoreResult::current still lists the message with its flags"
     );
@@ -896,7 +903,7 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         "+FLAGS reports the new flags"
     );
     assert_eq!(
-        sets(&r.current),
+        current(&r.current),
         sets(&[(m.uid, want.clone())]),
         "StoreResult::current after +FLAGS"
     );
@@ -961,7 +968,7 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         r.changed
     );
     assert_eq!(
-        sets(&r.current),
+        current(&r.current),
         sets(&[(m.uid, flags_of(s, a, inbox, m.uid).await)]),
         "StoreResult::current holds the flags as stored"
     );
@@ -1062,7 +1069,7 @@ pub async fn flags_and_keywords(fresh: impl Fn() -> Fresh) {
         "current lists every message found, no other"
     );
     assert!(
-        r.current.iter().all(|(_, f)| f.has(flag::SEEN)),
+        r.current.iter().all(|(_, f, _)| f.has(flag::SEEN)),
         "current lists each message with its flags now"
     );
 
@@ -2798,4 +2805,140 @@ pub async fn bus_tells_each_account_of_its_mailboxes(fresh: impl Fn() -> Fresh) 
     assert_eq!(got, want, "RENAME INBOX: a new mailbox, INBOX emptied");
 
     assert_eq!(heard(&mut bob), vec![], "another account hears nothing");
+}
+
+/// RFC 7162 §3.1.3: a STORE with UNCHANGEDSINCE changes only messages
+/// whose modseq is not above it, lists the others as modified, and gives
+/// each message found its modseq in `current`.
+pub async fn unchanged_since_is_checked_in_the_write(fresh: impl Fn() -> Fresh) {
+    let (s, _guard) = fresh().await;
+    let s = &*s;
+    let (a, inbox) = account(s, "alice").await;
+    assert!(
+        highest(s, a, inbox).await >= 1,
+        "a new mailbox's HIGHESTMODSEQ is at least 1 (RFC 7162 §7: 0 means no modseqs)"
+    );
+    let m1 = append(s, a, inbox, "one", Flags::default()).await;
+    let m2 = append(s, a, inbox, "two", Flags::default()).await;
+    let m3 = append(s, a, inbox, "three", Flags::default()).await;
+    // m2 changes after the client read m1's modseq.
+    let seen_at = modseq_of(s, a, inbox, m3.uid).await;
+    let bumped = set_flags(s, a, inbox, &[m2.uid], FlagOp::Add, fl(flag::FLAGGED, &[])).await;
+    assert!(bumped.modseq > seen_at, "the STORE raised m2's modseq");
+
+    let all = [m1.uid, m2.uid, m3.uid];
+    let r = s
+        .store_flags_unchanged_since(
+            a,
+            inbox,
+            &all,
+            FlagOp::Add,
+            &fl(flag::SEEN, &[]),
+            Some(seen_at),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.modified,
+        vec![m2.uid],
+        "the message changed since is MODIFIED"
+    );
+    assert_eq!(
+        r.changed.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![m1.uid, m3.uid],
+        "the others are changed"
+    );
+    assert!(
+        !flags_of(s, a, inbox, m2.uid).await.has(flag::SEEN),
+        "the modified message is left alone"
+    );
+    for (uid, _, modseq) in &r.current {
+        assert_eq!(
+            *modseq,
+            modseq_of(s, a, inbox, *uid).await,
+            "current carries UID {uid}'s modseq as stored"
+        );
+        assert_eq!(
+            *modseq, r.modseq,
+            "a changed message has the STORE's modseq"
+        );
+    }
+
+    // UNCHANGEDSINCE 0 fails for every message (RFC 7162 §3.1.3).
+    let before = highest(s, a, inbox).await;
+    let r = s
+        .store_flags_unchanged_since(a, inbox, &all, FlagOp::Add, &fl(flag::DRAFT, &[]), Some(0))
+        .await
+        .unwrap();
+    assert_eq!(r.modified, all.to_vec(), "UNCHANGEDSINCE 0 changes nothing");
+    assert!(r.changed.is_empty() && r.current.is_empty(), "{r:?}");
+    assert_eq!(
+        highest(s, a, inbox).await,
+        before,
+        "nor raises HIGHESTMODSEQ"
+    );
+
+    // A large enough UNCHANGEDSINCE is a plain STORE; a no-op lists the
+    // message with its modseq unchanged.
+    let at = modseq_of(s, a, inbox, m1.uid).await;
+    let r = s
+        .store_flags_unchanged_since(
+            a,
+            inbox,
+            &[m1.uid],
+            FlagOp::Add,
+            &fl(flag::SEEN, &[]),
+            Some(u64::MAX >> 1),
+        )
+        .await
+        .unwrap();
+    assert!(r.modified.is_empty() && r.changed.is_empty(), "{r:?}");
+    assert_eq!(r.current.len(), 1);
+    assert_eq!(
+        r.current[0].2, at,
+        "a STORE that changes nothing keeps the modseq"
+    );
+}
+
+/// RFC 7162 §3.1.5: SEARCH MODSEQ n finds the messages whose modseq is n or
+/// more, from the index and from the text scan alike.
+pub async fn search_by_modseq(fresh: impl Fn() -> Fresh) {
+    let (s, _guard) = fresh().await;
+    let s = &*s;
+    let (a, inbox) = account(s, "alice").await;
+    let m1 = append(s, a, inbox, "one", Flags::default()).await;
+    let m2 = append(s, a, inbox, "two", Flags::default()).await;
+    let m3 = append(s, a, inbox, "three", Flags::default()).await;
+    let r = set_flags(s, a, inbox, &[m1.uid], FlagOp::Add, fl(flag::SEEN, &[])).await;
+    let search = |q: Query| async move { s.search(a, inbox, &q.normalized()).await.unwrap() };
+    assert_eq!(
+        search(Query::ModSeq(r.modseq)).await,
+        vec![m1.uid],
+        "only the changed message"
+    );
+    assert_eq!(
+        search(Query::ModSeq(m3.modseq)).await,
+        vec![m1.uid, m3.uid],
+        "MODSEQ is at least, not equal"
+    );
+    assert_eq!(search(Query::ModSeq(0)).await, vec![m1.uid, m2.uid, m3.uid]);
+    assert_eq!(
+        search(Query::And(vec![
+            Query::ModSeq(m2.modseq),
+            Query::Text("body".into())
+        ]))
+        .await,
+        vec![m1.uid, m2.uid, m3.uid],
+        "with a text key (the scan)"
+    );
+    assert_eq!(
+        search(Query::And(vec![
+            Query::ModSeq(r.modseq),
+            Query::Body("text".into())
+        ]))
+        .await,
+        vec![m1.uid],
+        "with a body key (the scan)"
+    );
+    assert!(search(Query::ModSeq(r.modseq + 1)).await.is_empty());
 }
