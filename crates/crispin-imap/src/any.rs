@@ -8,7 +8,7 @@ use crate::session::{Session, Status};
 use crispin_proto::response::Data;
 
 /// Extensions a client can ENABLE (RFC 5161 §3.1).
-const ENABLEABLE: &[&str] = &["CONDSTORE"];
+const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC"];
 
 /// When a capability is advertised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,7 @@ const CAPABILITIES: &[(&str, Advertised)] = &[
     ("CREATE-SPECIAL-USE", Advertised::LoggedIn),
     ("ESEARCH", Advertised::LoggedIn),
     ("CONDSTORE", Advertised::LoggedIn),
+    ("QRESYNC", Advertised::LoggedIn),
 ];
 
 impl Session {
@@ -114,8 +115,14 @@ impl Session {
             }
         }
         for c in &enabled {
-            if c == "CONDSTORE" {
-                self.enable_condstore();
+            match c.as_str() {
+                "CONDSTORE" => self.enable_condstore(),
+                // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                "QRESYNC" => {
+                    self.qresync = true;
+                    self.enable_condstore();
+                }
+                _ => {}
             }
         }
         // Listed in ENABLED once per session, even when a command had

@@ -53,6 +53,12 @@ struct Outcome {
     failed: bool,
 }
 
+/// FETCH's CONDSTORE and QRESYNC modifiers (RFC 7162 §3.1.4.1, §3.2.6).
+pub(crate) struct Since {
+    pub modseq: Option<u64>,
+    pub vanished: bool,
+}
+
 fn needs(items: &[FetchAttr], utf8: bool) -> FetchNeed {
     let mut need = FetchNeed::default();
     // Top-level HEADER.FIELDS only (the common header-only FETCH): the
@@ -228,12 +234,41 @@ impl Session {
         uid: bool,
         set: &SequenceSet,
         mut items: Vec<FetchAttr>,
-        changed_since: Option<u64>,
+        since: Since,
     ) -> io::Result<Status> {
+        let changed_since = since.modseq;
+        if since.vanished && !self.qresync {
+            // RFC 7162 §3.2.6.
+            return Ok(Status::bad("VANISHED needs ENABLE QRESYNC first"));
+        }
         let mut msgs = match sel.resolve(set, uid) {
             Ok(m) => m,
             Err(e) => return Ok(Status::bad(e)),
         };
+        if let (true, Some(modseq)) = (since.vanished, changed_since) {
+            // The UIDs of the set expunged after the modseq, before the
+            // FETCHes (RFC 7162 §3.2.6). Tombstones last as long as the
+            // mailbox: the list is exact.
+            let changes = match self
+                .ctx
+                .store
+                .changes_since(sel.account, sel.info.id, modseq, true)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => return Ok(store_error(e)),
+            };
+            // `*` reaches past the largest UID left: a client may hold
+            // UIDs above it that are gone (naming more is harmless).
+            let wanted = crispin_proto::Ranges::of(set, u32::MAX);
+            let mut gone: Vec<u32> = changes
+                .expunged
+                .into_iter()
+                .filter(|u| wanted.contains(*u) && sel.seq_of(*u).is_none())
+                .collect();
+            gone.sort_unstable();
+            sel.report_vanished_earlier(&mut self.conn.out, &gone);
+        }
         if let Some(since) = changed_since {
             // Narrowed first from the modseqs alone (the store's index), so
             // that a resync of a big mailbox reads the metadata and bodies

@@ -49,6 +49,7 @@ impl Session {
         account: AccountId,
         raw: &RawMailbox,
         read_only: bool,
+        qresync: Option<&crispin_proto::Qresync>,
     ) -> Result<(Box<Selected>, Status), Status> {
         let info = self.lookup(account, raw).await?;
         // Subscribe before the snapshot so no change falls in between.
@@ -70,8 +71,31 @@ impl Session {
             .map_err(store_error)?;
         let (uid_next, first_unseen) = (snap.uid_next, snap.first_unseen_uid);
         let highest_modseq = snap.highest_modseq;
-        let sel = Box::new(Selected::new(account, info, read_only, snap, first, watch));
+        let uid_validity = snap.uid_validity;
+        let mut sel = Box::new(Selected::new(account, info, read_only, snap, first, watch));
+        sel.vanished = self.qresync;
         sel.report_opened(&mut self.conn.out, uid_next, first_unseen, highest_modseq);
+        // RFC 7162 §3.2.5.1: a client whose UIDVALIDITY is stale gets the
+        // plain SELECT answer (it must resync in full).
+        if let Some(q) = qresync.filter(|q| q.uid_validity == uid_validity) {
+            // Fresh: other processes' commits too. Tombstones are kept as
+            // long as the mailbox, so the answer is exact however old the
+            // client's modseq; seq-match data would only narrow a guess,
+            // and is read but not needed.
+            let changes = self
+                .ctx
+                .store
+                .changes_since(account, sel.info.id, q.modseq, true)
+                .await
+                .map_err(store_error)?;
+            let known = q
+                .known_uids
+                .as_ref()
+                .map(|k| crispin_proto::Ranges::of(k, u32::MAX));
+            sel.report_resync(&mut self.conn.out, &changes, |u| {
+                known.as_ref().is_none_or(|k| k.contains(u))
+            });
+        }
         let status = if read_only {
             Status::ok("EXAMINE completed").with(Code::ReadOnly)
         } else {

@@ -33,6 +33,9 @@ pub(crate) struct Selected {
     watch: watch::Receiver<u64>,
     /// Expunged elsewhere while we could not say so yet.
     pending_expunge: Vec<u32>,
+    /// QRESYNC is on: expunges are reported as VANISHED (RFC 7162
+    /// §3.2.10.2).
+    pub vanished: bool,
 }
 
 /// A resolved message: sequence number and UID.
@@ -70,6 +73,7 @@ impl Selected {
             keywords: snap.keywords,
             watch,
             pending_expunge: Vec::new(),
+            vanished: false,
         }
     }
 

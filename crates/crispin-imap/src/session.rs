@@ -39,6 +39,9 @@ pub(crate) struct Session {
     /// CONDSTORE is enabled (RFC 7162 §3.1: by ENABLE or by the first
     /// command that uses it): every FETCH response carries MODSEQ.
     pub condstore: bool,
+    /// QRESYNC is enabled (RFC 7162 §3.2.3: by ENABLE only): VANISHED
+    /// replaces EXPUNGE, SELECT takes `(QRESYNC …)`.
+    pub qresync: bool,
     pub enabled: Vec<String>,
     /// The client's name and version from ID (RFC 2971), for the log.
     pub client_id: Option<String>,
@@ -216,6 +219,7 @@ pub async fn run_session(ctx: Arc<ImapContext>, stream: Box<dyn Stream>, info: C
             info,
             utf8: false,
             condstore: false,
+            qresync: false,
             enabled: Vec::new(),
             client_id: None,
         },
@@ -539,20 +543,43 @@ impl Machine {
                 self.logged_in(login)
             }
             // Authenticated (any.rs, mailbox.rs, message.rs, idle.rs).
-            C::Enable(caps) => self.s.enable(caps),
+            C::Enable(caps) => {
+                let status = self.s.enable(caps);
+                // Enabled while a mailbox is selected: VANISHED from now on.
+                if self.s.qresync
+                    && let Some(sel) = self.state.selected()
+                {
+                    sel.vanished = true;
+                }
+                status
+            }
             C::Namespace => self.s.namespace(),
             C::Select {
                 mailbox,
                 read_only,
                 condstore,
+                qresync,
             } => {
                 let account = account!(self);
+                if qresync.is_some() && !self.s.qresync {
+                    // RFC 7162 §3.2.5.
+                    return Ok(Some(Status::bad("QRESYNC needs ENABLE QRESYNC first")));
+                }
                 // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
-                self.state.deselect();
+                if self.state.deselect().is_some() && self.s.qresync {
+                    // RFC 7162 §3.2.11: the client learns where the old
+                    // mailbox's responses end.
+                    self.s
+                        .untagged(Status::ok("Previous mailbox closed").with(Code::Closed));
+                }
                 if condstore {
                     self.s.enable_condstore();
                 }
-                match self.s.select(account, &mailbox, read_only).await {
+                match self
+                    .s
+                    .select(account, &mailbox, read_only, qresync.as_ref())
+                    .await
+                {
                     Ok((selected, status)) => {
                         self.state.select(selected);
                         status
@@ -631,9 +658,14 @@ impl Machine {
                 set,
                 items,
                 changed_since,
+                vanished,
             } => {
                 let sel = selected!(self);
-                self.s.fetch(sel, uid, &set, items, changed_since).await?
+                let since = crate::fetch::Since {
+                    modseq: changed_since,
+                    vanished,
+                };
+                self.s.fetch(sel, uid, &set, items, since).await?
             }
             C::Store {
                 uid,

@@ -38,6 +38,8 @@ pub enum CommandBody {
         read_only: bool,
         /// The `CONDSTORE` parameter (RFC 7162 §3.1.8).
         condstore: bool,
+        /// The `QRESYNC (…)` parameter (RFC 7162 §3.2.5).
+        qresync: Option<Qresync>,
     },
     Create {
         mailbox: RawMailbox,
@@ -91,6 +93,8 @@ pub enum CommandBody {
         items: Vec<FetchAttr>,
         /// `CHANGEDSINCE n` (RFC 7162 §3.1.4.1).
         changed_since: Option<u64>,
+        /// `VANISHED` (RFC 7162 §3.2.6).
+        vanished: bool,
     },
     Store {
         uid: bool,
@@ -107,6 +111,17 @@ pub enum CommandBody {
         mailbox: RawMailbox,
         is_move: bool,
     },
+}
+
+/// What a QRESYNC client knows of a mailbox (RFC 7162 §3.2.5): its
+/// UIDVALIDITY and the HIGHESTMODSEQ it saw, and optionally the UIDs it
+/// holds and pairs of sequence numbers and UIDs that narrow the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uid_validity: u32,
+    pub modseq: u64,
+    pub known_uids: Option<SequenceSet>,
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
 /// A mailbox name exactly as it was on the wire: the session decodes it,

@@ -33,7 +33,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_line: 256 * 1024,
+            max_line: 2 * 1024 * 1024,
             max_message: 64 * 1024 * 1024,
             max_literal: 256 * 1024,
             spool_threshold: 1024 * 1024,

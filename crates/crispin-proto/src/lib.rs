@@ -14,4 +14,4 @@ pub mod spec;
 pub use command::*;
 pub use framer::{Chunk, Connection, Frame, FrameError, Limits, Literal, Stream};
 pub use parser::{ParseError, parse_command};
-pub use sequence::{SeqNum, SequenceSet};
+pub use sequence::{Ranges, SeqNum, SequenceSet};

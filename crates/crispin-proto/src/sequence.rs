@@ -46,6 +46,29 @@ impl SequenceSet {
         out
     }
 
+    /// Reads a set written without `*` (QRESYNC's known-uids and
+    /// seq-match-data, RFC 7162 §7); None if it is not one.
+    pub fn parse_without_star(text: &[u8]) -> Option<SequenceSet> {
+        let number = |t: &[u8]| -> Option<SeqNum> {
+            if t.is_empty() || t.len() > 10 || !t.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let v: u32 = std::str::from_utf8(t).ok()?.parse().ok()?;
+            (v > 0).then_some(SeqNum::Value(v))
+        };
+        let mut ranges = Vec::new();
+        for part in text.split(|&b| b == b',') {
+            let mut ends = part.splitn(2, |&b| b == b':');
+            let a = number(ends.next()?)?;
+            let b = match ends.next() {
+                Some(t) => number(t)?,
+                None => a,
+            };
+            ranges.push((a, b));
+        }
+        Some(SequenceSet(ranges))
+    }
+
     pub fn contains(&self, n: u32, largest: u32) -> bool {
         self.0.iter().any(|&(a, b)| {
             let (a, b) = (a.resolve(largest), b.resolve(largest));
@@ -65,6 +88,22 @@ impl SequenceSet {
             out.extend_from_slice(&values[start..end]);
         }
         out
+    }
+}
+
+/// Sorted, merged ranges for asking about many numbers: `contains` is a
+/// binary search, not a walk over every range of a 1 MB set.
+#[derive(Debug, Clone)]
+pub struct Ranges(Vec<(u32, u32)>);
+
+impl Ranges {
+    pub fn of(set: &SequenceSet, largest: u32) -> Ranges {
+        Ranges(set.ranges(largest))
+    }
+
+    pub fn contains(&self, n: u32) -> bool {
+        let i = self.0.partition_point(|&(_, b)| b < n);
+        self.0.get(i).is_some_and(|&(a, _)| a <= n)
     }
 }
 
@@ -96,6 +135,26 @@ pub fn compact_set(nums: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_star_and_ranges() {
+        let s = SequenceSet::parse_without_star(b"41:211,5,300:290").unwrap();
+        let r = Ranges::of(&s, 1000);
+        for (n, want) in [
+            (4, false),
+            (5, true),
+            (41, true),
+            (211, true),
+            (212, false),
+            (295, true),
+            (301, false),
+        ] {
+            assert_eq!(r.contains(n), want, "{n}");
+        }
+        for bad in [&b""[..], b"1:*", b"0", b"1,,2", b"a", b"1:", b"99999999999"] {
+            assert!(SequenceSet::parse_without_star(bad).is_none(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn ranges_merge_and_star() {

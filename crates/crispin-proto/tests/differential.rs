@@ -275,12 +275,33 @@ fn ours(cmd: &Command) -> String {
             mailbox,
             read_only,
             condstore,
-        } => format!(
-            "{} {}{}",
-            if *read_only { "EXAMINE" } else { "SELECT" },
-            ours_mailbox(mailbox),
-            if *condstore { " (CONDSTORE)" } else { "" }
-        ),
+            qresync,
+        } => {
+            let mut params = Vec::new();
+            if *condstore {
+                params.push("CONDSTORE".to_string());
+            }
+            if let Some(q) = qresync {
+                let mut p = format!("QRESYNC {} {}", q.uid_validity, q.modseq);
+                if let Some(k) = &q.known_uids {
+                    let _ = write!(p, " {}", ours_set(k));
+                }
+                if let Some((a, b)) = &q.seq_match {
+                    let _ = write!(p, " ({} {})", ours_set(a), ours_set(b));
+                }
+                params.push(p);
+            }
+            format!(
+                "{} {}{}",
+                if *read_only { "EXAMINE" } else { "SELECT" },
+                ours_mailbox(mailbox),
+                if params.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", params.join(" "))
+                }
+            )
+        }
         C::Create {
             mailbox,
             special_use,
@@ -363,15 +384,17 @@ fn ours(cmd: &Command) -> String {
             set,
             items,
             changed_since,
+            vanished,
         } => format!(
-            "FETCH uid={uid} {} ({}){}",
+            "FETCH uid={uid} {} ({}){}{}",
             ours_set(set),
             items
                 .iter()
                 .map(ours_fetch_attr)
                 .collect::<Vec<_>>()
                 .join(" "),
-            changed_since.map_or(String::new(), |n| format!(" CHANGEDSINCE {n}"))
+            changed_since.map_or(String::new(), |n| format!(" CHANGEDSINCE {n}")),
+            if *vanished { " VANISHED" } else { "" }
         ),
         C::Store {
             uid,
@@ -541,14 +564,36 @@ fn codec_section(s: &Option<it::fetch::Section>) -> String {
     }
 }
 
-/// SELECT/EXAMINE parameters as ours renders them; None for one we do
-/// not implement (QRESYNC).
+/// SELECT/EXAMINE parameters as ours renders them (CONDSTORE first).
 fn codec_select_params(params: &[it::command::SelectParameter]) -> Option<String> {
-    match params {
-        [] => Some(String::new()),
-        [it::command::SelectParameter::CondStore] => Some(" (CONDSTORE)".into()),
-        _ => None,
+    use it::command::SelectParameter as P;
+    let mut out = Vec::new();
+    if params.contains(&P::CondStore) {
+        out.push("CONDSTORE".to_string());
     }
+    for p in params {
+        if let P::QResync {
+            uid_validity,
+            mod_sequence_value,
+            known_uids,
+            seq_match_data,
+        } = p
+        {
+            let mut s = format!("QRESYNC {uid_validity} {mod_sequence_value}");
+            if let Some(k) = known_uids {
+                let _ = write!(s, " {}", codec_set(k));
+            }
+            if let Some((a, b)) = seq_match_data {
+                let _ = write!(s, " ({} {})", codec_set(a), codec_set(b));
+            }
+            out.push(s);
+        }
+    }
+    Some(if out.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", out.join(" "))
+    })
 }
 
 fn codec_fetch_item(i: &it::fetch::MessageDataItemName) -> String {
@@ -756,21 +801,21 @@ fn codec(cmd: &it::command::Command) -> String {
             macro_or_item_names,
             uid,
             modifiers,
-        } if modifiers
-            .iter()
-            .all(|m| matches!(m, it::command::FetchModifier::ChangedSince(_))) =>
-        {
+        } => {
             let items = match macro_or_item_names {
                 Items::Macro(m) => m.expand(),
                 Items::MessageDataItemNames(v) => v.clone(),
             };
-            let changed: String = modifiers
-                .iter()
-                .map(|m| match m {
-                    it::command::FetchModifier::ChangedSince(n) => format!(" CHANGEDSINCE {n}"),
-                    other => format!(" UNSUPPORTED({other:?})"),
-                })
-                .collect();
+            // Ours keeps CHANGEDSINCE before VANISHED whatever the order.
+            let mut changed = String::new();
+            for m in modifiers {
+                if let it::command::FetchModifier::ChangedSince(n) = m {
+                    let _ = write!(changed, " CHANGEDSINCE {n}");
+                }
+            }
+            if modifiers.contains(&it::command::FetchModifier::Vanished) {
+                changed.push_str(" VANISHED");
+            }
             format!(
                 "FETCH uid={uid} {} ({}){changed}",
                 codec_set(sequence_set),
@@ -1047,6 +1092,13 @@ const VALID: &[&str] = &[
     "q9 UID SEARCH OR NOT MODSEQ 720162338 LARGER 50000",
     "q10 SEARCH MODSEQ 0",
     "q11 FETCH 1:* FLAGS (CHANGEDSINCE 9223372036854775807)",
+    // QRESYNC (RFC 7162 §3.2), the RFC's examples among them.
+    "q12 SELECT INBOX (QRESYNC (67890007 20050715194045000 41:211 (1:5 1,3,5)))",
+    "q13 EXAMINE INBOX (QRESYNC (67890007 90060115194045000 41,43:211,214:541))",
+    "q14 SELECT INBOX (QRESYNC (1 2))",
+    "q15 SELECT INBOX (CONDSTORE QRESYNC (3 4 1:9))",
+    "q16 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)",
+    "q17 uid fetch 1:* (flags) (vanished changedsince 7)",
 ];
 
 /// Valid commands carrying 8-bit bytes (in literals, where both allow them).
@@ -1268,10 +1320,9 @@ const KEPT_OUT: &[(&[u8], &str)] = &[
         b"k17 FETCH 1 (FLAGS) (CHANGEDSINCE 0)",
         "RFC 7162 has CHANGEDSINCE mod-sequence-value (non-zero); iOS Mail sends 0, which we take as every message",
     ),
-    // QRESYNC (RFC 7162 §3.2), which imap-codec parses and we do not (yet).
     (
-        b"k18 SELECT INBOX (QRESYNC (1 2))",
-        "QRESYNC SELECT parameter",
+        b"k18 FETCH 1 (FLAGS) (CHANGEDSINCE 5 VANISHED)",
+        "RFC 7162 §3.2.6: VANISHED only in UID FETCH; imap-codec takes it in FETCH too",
     ),
     // More of the extensions imap-codec does not parse.
     (

@@ -180,7 +180,9 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_message_size: 64 * 1024 * 1024,
-            max_line_length: 256 * 1024,
+            // QRESYNC's known-UID lists reach 1 MB (Nextcloud sends
+            // hundreds of KB), and a FETCH of 100,000 scattered UIDs ~0.7 MB.
+            max_line_length: 2 * 1024 * 1024,
             login_timeout_secs: 60,
             autologout_secs: 30 * 60,
             idle_keepalive_secs: 120,

@@ -12,7 +12,7 @@ use super::Selected;
 use crate::session::Session;
 use crispin_proto::response::{Code, Data, FetchWriter, Status};
 use crispin_proto::spec::After;
-use crispin_store::{Flags, StoreError, StoreResult};
+use crispin_store::{Changes, Flags, StoreError, StoreResult};
 use std::io;
 
 /// How a STORE's results are reported.
@@ -157,13 +157,74 @@ impl Selected {
     }
 
     /// EXPUNGE for each of `gone` (ascending) still in the view, highest
-    /// first, so that each number is still valid as sent.
+    /// first, so that each number is still valid as sent; with QRESYNC on,
+    /// one VANISHED naming their UIDs instead (RFC 7162 §3.2.10.2).
     fn write_expunges(&mut self, out: &mut Vec<u8>, gone: Vec<u32>) {
+        let mut vanished = Vec::new();
         for uid in gone.into_iter().rev() {
             if let Ok(i) = self.uids.binary_search(&uid) {
                 self.uids.remove(i);
                 self.recent.remove(&uid);
-                Data::Expunge(i as u32 + 1).encode(out);
+                if self.vanished {
+                    vanished.push(uid);
+                } else {
+                    Data::Expunge(i as u32 + 1).encode(out);
+                }
+            }
+        }
+        if !vanished.is_empty() {
+            vanished.reverse();
+            Data::Vanished {
+                earlier: false,
+                uids: &vanished,
+            }
+            .encode(out);
+        }
+    }
+
+    /// `VANISHED (EARLIER)` for UIDs expunged before the client's view began
+    /// (QRESYNC's SELECT, UID FETCH … VANISHED; RFC 7162 §3.2.5.1, §3.2.6):
+    /// `uids` ascending, none of them in the view.
+    pub fn report_vanished_earlier(&self, out: &mut Vec<u8>, uids: &[u32]) {
+        if !uids.is_empty() {
+            Data::Vanished {
+                earlier: true,
+                uids,
+            }
+            .encode(out);
+        }
+    }
+
+    /// QRESYNC's SELECT (RFC 7162 §3.2.5.1): after the opening responses,
+    /// what changed since the client's modseq among the messages `known`
+    /// admits: VANISHED (EARLIER) for those expunged, then FETCH (UID FLAGS
+    /// MODSEQ) for those changed or new. Only changes the view already
+    /// holds: later ones are the reporter's news as usual.
+    pub fn report_resync(
+        &mut self,
+        out: &mut Vec<u8>,
+        changes: &Changes,
+        known: impl Fn(u32) -> bool,
+    ) {
+        let mut gone: Vec<u32> = changes
+            .expunged
+            .iter()
+            .copied()
+            .filter(|u| known(*u) && self.seq_of(*u).is_none())
+            .collect();
+        gone.sort_unstable();
+        self.report_vanished_earlier(out, &gone);
+        for (uid, flags, modseq) in &changes.updated {
+            if *modseq > self.known_modseq || !known(*uid) {
+                continue;
+            }
+            if let Some(seq) = self.seq_of(*uid) {
+                self.announce_keywords(out, flags);
+                let mut w = FetchWriter::begin(out, seq);
+                w.uid(out, *uid);
+                w.flags(out, flags.names(), self.is_recent(*uid));
+                w.modseq(out, *modseq);
+                w.end(out);
             }
         }
     }

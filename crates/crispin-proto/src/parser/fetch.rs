@@ -6,8 +6,8 @@ use super::{UNEXPECTED_END, is_atom_char};
 use crate::command::*;
 
 /// FETCH modifiers we accept (RFC 4466 §2.4): CONDSTORE's `CHANGEDSINCE`
-/// (RFC 7162 §3.1.4.1); QRESYNC would add `VANISHED` (§3.2.6).
-const FETCH_MODIFIERS: &[&str] = &["CHANGEDSINCE"];
+/// (RFC 7162 §3.1.4.1) and QRESYNC's `VANISHED` (§3.2.6).
+const FETCH_MODIFIERS: &[&str] = &["CHANGEDSINCE", "VANISHED"];
 
 impl Parser {
     pub(crate) fn fetch(&mut self, uid: bool) -> PResult<CommandBody> {
@@ -38,11 +38,20 @@ impl Parser {
         };
         let modifiers = self.modifiers(FETCH_MODIFIERS, UNEXPECTED_END)?;
         let changed_since = super::modifier::modseq_modifier(&modifiers, "CHANGEDSINCE")?;
+        let vanished = super::modifier::flag_modifier(&modifiers, "VANISHED")?;
+        // RFC 7162 §3.2.6: VANISHED only with UID FETCH and CHANGEDSINCE.
+        if vanished && !uid {
+            return Err("VANISHED needs UID FETCH".into());
+        }
+        if vanished && changed_since.is_none() {
+            return Err("VANISHED needs CHANGEDSINCE".into());
+        }
         Ok(CommandBody::Fetch {
             uid,
             set,
             items,
             changed_since,
+            vanished,
         })
     }
 

@@ -7,8 +7,8 @@ use super::{PResult, Parser};
 use crate::command::*;
 
 /// SELECT and EXAMINE parameters we accept (RFC 4466 §2.1): `CONDSTORE`
-/// (RFC 7162 §3.1.8); QRESYNC would add `QRESYNC` (§3.2.5).
-const SELECT_PARAMS: &[&str] = &["CONDSTORE"];
+/// (RFC 7162 §3.1.8) and `QRESYNC` (§3.2.5).
+const SELECT_PARAMS: &[&str] = &["CONDSTORE", "QRESYNC"];
 
 impl Parser {
     pub(crate) fn select(&mut self, read_only: bool) -> PResult<CommandBody> {
@@ -16,10 +16,12 @@ impl Parser {
         let mailbox = self.mailbox()?;
         let params = self.modifiers(SELECT_PARAMS, UNEXPECTED_END)?;
         let condstore = super::modifier::flag_modifier(&params, "CONDSTORE")?;
+        let qresync = super::modifier::qresync_param(&params)?;
         Ok(CommandBody::Select {
             mailbox,
             read_only,
             condstore,
+            qresync,
         })
     }
 

@@ -148,6 +148,59 @@ pub(super) fn modseq_modifier(list: &[Modifier], name: &str) -> PResult<Option<u
     }
 }
 
+/// `QRESYNC (uidvalidity modseq [known-uids] [(seqs uids)])` (RFC 7162
+/// §3.2.5, §7).
+pub(super) fn qresync_param(list: &[Modifier]) -> PResult<Option<crate::command::Qresync>> {
+    use crate::sequence::SequenceSet;
+    const BAD: &str = "QRESYNC takes (uidvalidity modseq [known-uids] [(seqs uids)])";
+    let Some(m) = list.iter().find(|m| m.name == "QRESYNC") else {
+        return Ok(None);
+    };
+    let Some(ExtValue::List(items)) = &m.value else {
+        return Err(BAD.into());
+    };
+    let atom = |i: Option<&ExtItem>| match i {
+        Some(ExtItem::Astring(a)) => Ok(a.clone()),
+        _ => Err(String::from(BAD)),
+    };
+    let mut items = items.iter();
+    let uid_validity = std::str::from_utf8(&atom(items.next())?)
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .filter(|&v| v > 0)
+        .ok_or("QRESYNC needs a UIDVALIDITY")?;
+    let modseq = parse_modseq(&String::from_utf8_lossy(&atom(items.next())?))?;
+    if modseq == 0 {
+        return Err("QRESYNC needs a mod-sequence above 0".into());
+    }
+    let set = |bytes: &[u8]| SequenceSet::parse_without_star(bytes).ok_or(String::from(BAD));
+    let mut known_uids = None;
+    let mut seq_match = None;
+    let mut next = items.next();
+    if let Some(ExtItem::Astring(a)) = next {
+        known_uids = Some(set(a)?);
+        next = items.next();
+    }
+    if let Some(ExtItem::List(pair)) = next {
+        match pair.as_slice() {
+            [ExtItem::Astring(seqs), ExtItem::Astring(uids)] => {
+                seq_match = Some((set(seqs)?, set(uids)?));
+            }
+            _ => return Err(BAD.into()),
+        }
+        next = items.next();
+    }
+    if next.is_some() {
+        return Err(BAD.into());
+    }
+    Ok(Some(crate::command::Qresync {
+        uid_validity,
+        modseq,
+        known_uids,
+        seq_match,
+    }))
+}
+
 /// Whether a flag-like modifier (no value) is given: `CONDSTORE`.
 pub(super) fn flag_modifier(list: &[Modifier], name: &str) -> PResult<bool> {
     match list.iter().find(|m| m.name == name) {
@@ -234,13 +287,29 @@ mod tests {
     fn refused_where_not_implemented() {
         let fetch = "FETCH 1 (FLAGS)";
         for (line, message) in [
-            ("a EXAMINE INBOX (QRESYNC (1 2))", UNEXPECTED_END),
+            (
+                "a EXAMINE INBOX (QRESYNC (1 2 3 (1) 4))",
+                "QRESYNC takes (uidvalidity modseq [known-uids] [(seqs uids)])",
+            ),
+            (
+                "a EXAMINE INBOX (QRESYNC (1 0))",
+                "QRESYNC needs a mod-sequence above 0",
+            ),
+            (
+                "a EXAMINE INBOX (QRESYNC (0 5))",
+                "QRESYNC needs a UIDVALIDITY",
+            ),
+            (
+                "a FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)",
+                "VANISHED needs UID FETCH",
+            ),
+            (
+                "a UID FETCH 1 (FLAGS) (VANISHED)",
+                "VANISHED needs CHANGEDSINCE",
+            ),
             ("a SELECT INBOX (", UNEXPECTED_END),
             ("a SELECT INBOX (CONDSTORE X)", UNEXPECTED_END),
-            (
-                &format!("a UID {fetch} (CHANGEDSINCE 1 VANISHED)"),
-                UNEXPECTED_END,
-            ),
+            (&format!("a UID {fetch} (CHANGEDSINCE 1 X)"), UNEXPECTED_END),
             ("a FETCH 1 FLAGS (X-UNKNOWN 1)", UNEXPECTED_END),
             (
                 "a STORE 1 (X-UNKNOWN 5) +FLAGS (\\Seen)",

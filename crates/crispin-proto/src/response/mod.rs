@@ -75,6 +75,8 @@ pub enum Code {
     /// The messages (sequence numbers, or UIDs after UID STORE) that
     /// failed a STORE's UNCHANGEDSINCE test.
     Modified(Vec<u32>),
+    /// RFC 7162 §3.2.11: the selected mailbox was closed by a SELECT.
+    Closed,
 }
 
 /// A status response: a command's tagged result, or an untagged OK, NO,
@@ -200,6 +202,7 @@ impl Code {
             Code::ExpungeIssued => "EXPUNGEISSUED",
             Code::TooBig => "TOOBIG",
             Code::UseAttr => "USEATTR",
+            Code::Closed => "CLOSED",
         };
         out.extend_from_slice(word.as_bytes());
     }
@@ -274,6 +277,12 @@ pub enum Data<'a> {
         results: &'a [SearchResult<'a>],
     },
     Flags(&'a [&'a str]),
+    /// RFC 7162 §3.2.10: expunged UIDs (ascending), instead of EXPUNGE
+    /// once QRESYNC is on; `earlier` for those expunged before now.
+    Vanished {
+        earlier: bool,
+        uids: &'a [u32],
+    },
     Exists(u32),
     Recent(u32),
     Expunge(u32),
@@ -387,6 +396,13 @@ impl Data<'_> {
             Data::Flags(flags) => {
                 out.extend_from_slice(b"* FLAGS ");
                 write_flag_list(out, flags.iter().copied(), false);
+            }
+            Data::Vanished { earlier, uids } => {
+                out.extend_from_slice(b"* VANISHED ");
+                if *earlier {
+                    out.extend_from_slice(b"(EARLIER) ");
+                }
+                out.extend_from_slice(compact_set(uids).as_bytes());
             }
             Data::Exists(n) => {
                 let _ = write!(out, "* {n} EXISTS");
@@ -602,6 +618,21 @@ mod tests {
         let search = |nums, modseq| Data::Search { nums, modseq };
         assert_eq!(data(search(&[], None)), "* SEARCH\r\n");
         assert_eq!(data(search(&[1, 4], None)), "* SEARCH 1 4\r\n");
+        // RFC 7162 §3.2.10's forms.
+        assert_eq!(
+            data(Data::Vanished {
+                earlier: true,
+                uids: &[41, 43, 44, 45, 60]
+            }),
+            "* VANISHED (EARLIER) 41,43:45,60\r\n"
+        );
+        assert_eq!(
+            data(Data::Vanished {
+                earlier: false,
+                uids: &[405]
+            }),
+            "* VANISHED 405\r\n"
+        );
         // RFC 7162 §3.1.6's example.
         assert_eq!(
             data(search(&[2, 5, 6], Some(917162500))),
