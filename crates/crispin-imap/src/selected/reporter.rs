@@ -6,7 +6,8 @@
 //! EXPUNGE during FETCH, STORE or SEARCH by sequence number, RFC 3501
 //! §7.4.1). The view in `Selected` changes here and nowhere else, as the
 //! client is told. Once CONDSTORE is on, every FETCH written here carries
-//! MODSEQ (RFC 7162 §3.1). (QRESYNC's VANISHED will belong here too.)
+//! MODSEQ (RFC 7162 §3.1); once QRESYNC is on, VANISHED replaces EXPUNGE
+//! (§3.2.10).
 
 use super::Selected;
 use crate::session::Session;
