@@ -197,3 +197,67 @@ async fn examine_reports_recent_without_claiming_it() {
     assert!(ex.contains(&"* 0 RECENT".to_string()), "{ex:?}");
     imap.shutdown().await;
 }
+
+/// `\Recent` in every path (RFC 3501 §2.3.2; issue 15 item 3): appended
+/// while nobody has the mailbox selected, copied and moved in, and after
+/// the mailbox is deleted and created again; RECENT, SEARCH RECENT/NEW/OLD,
+/// STATUS RECENT and the `\Recent` flag agree, and the first session to
+/// select takes it.
+#[tokio::test]
+async fn recent_in_every_path() {
+    let imap = TestImap::start().await;
+    let mut c = imap.login("alice").await;
+    let mut other = imap.login("alice").await;
+    c.ok("CREATE box").await;
+    // Appended while nobody has "box" selected.
+    c.append("box", "", &message("a1", "x")).await;
+    c.append("box", "(\\Seen)", &message("a2", "x")).await;
+    // Copied and moved in from INBOX.
+    c.append("INBOX", "", &message("i1", "x")).await;
+    c.append("INBOX", "", &message("i2", "x")).await;
+    c.ok("SELECT INBOX").await;
+    c.ok("COPY 1 box").await;
+    c.ok("MOVE 2 box").await;
+    c.ok("UNSELECT").await;
+    assert_eq!(
+        c.status_item("box", "RECENT").await,
+        4,
+        "STATUS before anyone selects"
+    );
+
+    let agree = |lines: &[String], want: &[u32]| {
+        assert!(
+            lines.contains(&format!("* {} RECENT", want.len())),
+            "{lines:?}"
+        );
+    };
+    let sel = other.ok("SELECT box").await;
+    agree(&sel, &[1, 2, 3, 4]);
+    assert_eq!(
+        search_result(&other.ok("SEARCH RECENT").await),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(search_result(&other.ok("SEARCH NEW").await), vec![1, 3, 4]);
+    assert!(search_result(&other.ok("SEARCH OLD").await).is_empty());
+    let f = other.ok("FETCH 1:4 (FLAGS)").await;
+    assert!(f.iter().all(|l| l.contains("\\Recent")), "{f:?}");
+    // Taken by that session: others see none.
+    let sel = c.ok("SELECT box").await;
+    agree(&sel, &[]);
+    assert!(search_result(&c.ok("SEARCH RECENT").await).is_empty());
+    assert_eq!(search_result(&c.ok("SEARCH OLD").await), vec![1, 2, 3, 4]);
+    assert_eq!(c.status_item("box", "RECENT").await, 0);
+    c.ok("UNSELECT").await;
+    other.ok("UNSELECT").await;
+
+    // Deleted and created again under the same name: new messages are
+    // recent again for the next session that selects.
+    c.ok("DELETE box").await;
+    c.ok("CREATE box").await;
+    c.append("box", "", &message("b1", "x")).await;
+    assert_eq!(c.status_item("box", "RECENT").await, 1);
+    let sel = other.ok("SELECT box").await;
+    agree(&sel, &[1]);
+    assert_eq!(search_result(&other.ok("SEARCH RECENT").await), vec![1]);
+    imap.shutdown().await;
+}
