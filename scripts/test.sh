@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "prerequisites (curl, python3, openssl, scramp)"
+step "prerequisites (curl, python3, openssl, neomutt, scramp, pexpect)"
 need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v ip >/dev/null || need_apt+=(iproute2)
+command -v neomutt >/dev/null || need_apt+=(neomutt)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -22,6 +23,8 @@ fi
 
 # The SCRAM client library the real-client tests use.
 python3 -c 'import scramp' 2>/dev/null || python3 -m pip install -q scramp
+# pexpect drives NeoMutt in a pseudo-terminal.
+python3 -c 'import pexpect' 2>/dev/null || python3 -m pip install -q pexpect
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -32,7 +35,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (unit, protocol, golden, differential)"
 cargo test --workspace
 
-step "real clients (Python imaplib and ssl, scramp, curl, openssl)"
+step "real clients (Python imaplib and ssl, scramp, curl, openssl, NeoMutt)"
 tests/clients/run.sh
 
 step "load generator smoke test (crispin-bench smoke)"

@@ -4,7 +4,7 @@
 # tests against it, then stops it with SIGTERM and checks that it exits
 # cleanly (status 0) within 30 seconds. Exits non-zero if anything failed.
 #
-# Respects CARGO_TARGET_DIR. Needs python3 and curl.
+# Respects CARGO_TARGET_DIR. Needs python3, curl, neomutt and pexpect.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -87,6 +87,9 @@ python3 "$here/tls_test.py" || status=1
 
 step "curl tests"
 bash "$here/curl_test.sh" || status=1
+
+step "NeoMutt with CONDSTORE and QRESYNC (pexpect)"
+python3 "$here/neomutt_test.py" || status=1
 
 step "stopping crispin (SIGTERM)"
 kill -TERM "$server_pid"
