@@ -42,11 +42,35 @@ const CAPABILITIES: &[(&str, Advertised)] = &[
     ("QRESYNC", Advertised::LoggedIn),
 ];
 
+/// See [`crate::hideable_capabilities`].
+pub(crate) fn hideable() -> Vec<&'static str> {
+    CAPABILITIES
+        .iter()
+        .filter(|(name, when)| *when != Advertised::StartTls && *name != "IMAP4rev1")
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 impl Session {
+    /// Whether the settings hide `cap` from this client or account.
+    fn hidden(&self, cap: &str) -> bool {
+        let hidden = &self.config.hidden;
+        let listed = |map: &std::collections::HashMap<String, Vec<String>>,
+                      key: &Option<String>| {
+            key.as_ref()
+                .and_then(|k| map.get(k))
+                .is_some_and(|caps| caps.iter().any(|c| c == cap))
+        };
+        listed(&hidden.clients, &self.client_name) || listed(&hidden.accounts, &self.account_name)
+    }
+
     pub fn capabilities(&self, logged_in: bool) -> Vec<String> {
         let start_tls = !self.info.tls && self.ctx.tls.is_some() && !logged_in;
         let mut caps = Vec::new();
         for &(name, when) in CAPABILITIES {
+            if self.hidden(name) {
+                continue;
+            }
             let listed = match when {
                 Advertised::Always => true,
                 Advertised::StartTls => start_tls,
@@ -84,6 +108,12 @@ impl Session {
 
     pub(crate) fn id(&mut self, params: Option<&[(String, Option<String>)]>) -> Status {
         self.client_id = client_id(params);
+        self.client_name = params.and_then(|p| {
+            p.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("name"))
+                .and_then(|(_, v)| v.as_ref())
+                .map(|v| v.to_lowercase())
+        });
         if let Some(id) = &self.client_id {
             tracing::debug!(client = %id, "client identified itself");
         }
@@ -110,7 +140,7 @@ impl Session {
         let mut enabled: Vec<String> = Vec::new();
         for c in caps {
             let c = c.to_ascii_uppercase();
-            if ENABLEABLE.contains(&c.as_str()) && !self.enabled.contains(&c) {
+            if ENABLEABLE.contains(&c.as_str()) && !self.enabled.contains(&c) && !self.hidden(&c) {
                 enabled.push(c);
             }
         }

@@ -61,6 +61,7 @@ impl Session {
         // The connection's span (the server's) names the account from now on.
         tracing::Span::current().record("user", account.name.as_str());
         self.conn.limits.max_message = self.config.limits.max_message;
+        self.account_name = Some(account.name.to_lowercase());
         let caps = self.capabilities(true);
         (
             account,

@@ -51,6 +51,24 @@ pub struct SessionConfig {
     /// At shutdown, how long a command already arriving (an APPEND
     /// literal in transit) may take to finish before `* BYE`.
     pub shutdown_grace: Duration,
+    /// Capabilities not offered to some clients or accounts.
+    pub hidden: HiddenCapabilities,
+}
+
+/// Capabilities hidden, for the day a client mishandles one: by the name
+/// a client gives in ID (from then on) and by account (from login on),
+/// both lower-cased; capability names upper-cased. A hidden capability is
+/// not advertised and cannot be ENABLEd.
+#[derive(Debug, Clone, Default)]
+pub struct HiddenCapabilities {
+    pub clients: std::collections::HashMap<String, Vec<String>>,
+    pub accounts: std::collections::HashMap<String, Vec<String>>,
+}
+
+/// The capabilities that can be hidden: every extension advertised after
+/// login (not IMAP4rev1, not the login mechanisms).
+pub fn hideable_capabilities() -> Vec<&'static str> {
+    any::hideable()
 }
 
 impl Default for SessionConfig {
@@ -62,6 +80,7 @@ impl Default for SessionConfig {
             login_timeout: Duration::from_secs(60),
             autologout: Duration::from_secs(30 * 60),
             shutdown_grace: Duration::from_secs(30),
+            hidden: HiddenCapabilities::default(),
         }
     }
 }

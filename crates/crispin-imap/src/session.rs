@@ -45,6 +45,10 @@ pub(crate) struct Session {
     pub enabled: Vec<String>,
     /// The client's name and version from ID (RFC 2971), for the log.
     pub client_id: Option<String>,
+    /// The client's name from ID, lower-cased, and the account's, for
+    /// hidden capabilities (`SessionConfig::hidden`).
+    pub client_name: Option<String>,
+    pub account_name: Option<String>,
 }
 
 /// The session states of RFC 3501 §3.
@@ -222,6 +226,8 @@ pub async fn run_session(ctx: Arc<ImapContext>, stream: Box<dyn Stream>, info: C
             qresync: false,
             enabled: Vec::new(),
             client_id: None,
+            client_name: None,
+            account_name: None,
         },
         state: State::NotAuthenticated,
         appending: Vec::new(),

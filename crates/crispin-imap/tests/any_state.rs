@@ -545,3 +545,47 @@ P8 NOOP\r\n",
     assert_eq!(model, vec![3], "{lines:#?}");
     imap.shutdown().await;
 }
+
+/// `[imap.hide_capabilities]` (issue 15 item 5): a capability hidden from
+/// a client (by its ID name) or an account is neither advertised nor
+/// ENABLEd; others keep it.
+#[tokio::test]
+async fn capabilities_hidden_per_client_and_account() {
+    let imap = TestImap::with_config(|c| {
+        c.hidden
+            .accounts
+            .insert("alice".into(), vec!["QRESYNC".into()]);
+        c.hidden
+            .clients
+            .insert("oddmail".into(), vec!["CONDSTORE".into(), "IDLE".into()]);
+    })
+    .start()
+    .await;
+    let mut alice = imap.login("alice").await;
+    let caps = alice.ok("CAPABILITY").await;
+    assert!(
+        caps[0].contains(" CONDSTORE ") && !caps[0].contains("QRESYNC"),
+        "{caps:?}"
+    );
+    assert_eq!(
+        alice.ok("ENABLE QRESYNC").await,
+        vec!["* ENABLED".to_string()]
+    );
+    assert_bad(&alice.status("SELECT INBOX (QRESYNC (1 1))").await);
+
+    let mut bob = imap.login("bob").await;
+    assert!(bob.ok("CAPABILITY").await[0].contains(" QRESYNC "));
+    // A client named in the rules, by its ID (names compared without case).
+    bob.ok("ID (\"name\" \"OddMail\" \"version\" \"1\")").await;
+    let caps = bob.ok("CAPABILITY").await;
+    assert!(
+        !caps[0].contains("CONDSTORE") && !caps[0].contains(" IDLE "),
+        "{caps:?}"
+    );
+    assert!(caps[0].contains(" QRESYNC "), "{caps:?}");
+    assert_eq!(
+        bob.ok("ENABLE CONDSTORE").await,
+        vec!["* ENABLED".to_string()]
+    );
+    imap.shutdown().await;
+}

@@ -39,6 +39,38 @@ pub struct StoreSettings {
 pub struct ImapConfig {
     /// Plain IMAP listeners (STARTTLS once TLS is configured).
     pub listen: Vec<SocketAddr>,
+    /// `[imap.hide_capabilities]`: capabilities not offered to a client
+    /// (by the name it sends in ID) or an account, for the day one
+    /// mishandles one: `clients = { "Outlook" = ["QRESYNC"] }`,
+    /// `accounts = { "alice" = ["CONDSTORE", "QRESYNC"] }`.
+    pub hide_capabilities: HideCapabilities,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HideCapabilities {
+    pub clients: std::collections::BTreeMap<String, Vec<String>>,
+    pub accounts: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl HideCapabilities {
+    /// As sessions use it: names lower-cased, capabilities upper-cased.
+    pub fn rules(&self) -> crispin_imap::HiddenCapabilities {
+        let lower = |m: &std::collections::BTreeMap<String, Vec<String>>| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_lowercase(),
+                        v.iter().map(|c| c.to_ascii_uppercase()).collect(),
+                    )
+                })
+                .collect()
+        };
+        crispin_imap::HiddenCapabilities {
+            clients: lower(&self.clients),
+            accounts: lower(&self.accounts),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -172,6 +204,7 @@ impl Default for ImapConfig {
     fn default() -> Self {
         ImapConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 1143))],
+            hide_capabilities: HideCapabilities::default(),
         }
     }
 }
@@ -239,6 +272,21 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         log_filter(&self.log)?;
+        let hideable = crispin_imap::hideable_capabilities();
+        let hide = &self.imap.hide_capabilities;
+        for cap in hide
+            .clients
+            .values()
+            .chain(hide.accounts.values())
+            .flatten()
+        {
+            if !hideable.iter().any(|h| h.eq_ignore_ascii_case(cap)) {
+                return Err(ConfigError::Invalid(format!(
+                    "imap.hide_capabilities: {cap:?} is not a capability that can be hidden ({})",
+                    hideable.join(", ")
+                )));
+            }
+        }
         if self.limits.max_line_length < 8 * 1024 {
             return Err(ConfigError::Invalid(
                 "limits.max_line_length must be at least 8192".into(),
@@ -314,6 +362,25 @@ mod tests {
         assert_eq!(c.imap.listen[0].port(), 143);
         assert_eq!(c.limits.max_message_size, 64 * 1024 * 1024);
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn hidden_capabilities_are_checked_and_normalised() {
+        let c: Config = toml::from_str(
+            "[imap.hide_capabilities]\nclients = { \"Outlook\" = [\"qresync\"] }\naccounts = { \"Alice\" = [\"CONDSTORE\"] }\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let rules = c.imap.hide_capabilities.rules();
+        assert_eq!(rules.clients["outlook"], vec!["QRESYNC".to_string()]);
+        assert_eq!(rules.accounts["alice"], vec!["CONDSTORE".to_string()]);
+        for bad in ["IMAP4rev1", "STARTTLS", "X-NOTHING"] {
+            let c: Config = toml::from_str(&format!(
+                "[imap.hide_capabilities]\naccounts = {{ \"a\" = [\"{bad}\"] }}\n"
+            ))
+            .unwrap();
+            assert!(c.validate().is_err(), "{bad}");
+        }
     }
 
     /// What a filter lets through, of a debug and a warn event from

@@ -425,6 +425,7 @@ fn session_config(config: &Config, limits: crispin_proto::Limits) -> SessionConf
         login_timeout: Duration::from_secs(config.limits.login_timeout_secs),
         autologout: Duration::from_secs(config.limits.autologout_secs),
         shutdown_grace: Duration::from_secs(config.limits.shutdown_grace_secs),
+        hidden: config.imap.hide_capabilities.rules(),
     }
 }
 
