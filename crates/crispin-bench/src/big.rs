@@ -148,6 +148,119 @@ pub async fn run(t: &Target, o: &BigOpts, report: &mut Report) -> Result<()> {
             report.warn(text);
         }
     }
+    resync(t, o, &mut conn, report).await?;
     conn.logout().await?;
+    Ok(())
+}
+
+/// Changed since the client's cache, for the reconnect rows.
+const RESYNC_CHANGED: u32 = 100;
+
+/// A client that reconnects with a current cache, after another client
+/// changed the flags of `RESYNC_CHANGED` messages: what a plain client
+/// does (`SELECT`, `UID FETCH 1:* (FLAGS)`) against QRESYNC's `SELECT …
+/// (QRESYNC (uidvalidity modseq))` (RFC 7162 §3.2.5), bytes and time. The
+/// QRESYNC answer must name exactly the changed messages.
+async fn resync(
+    t: &Target,
+    o: &BigOpts,
+    conn: &mut crate::imap::Conn,
+    report: &mut Report,
+) -> Result<()> {
+    let group = "bigmailbox";
+    let exists = conn.state.exists;
+    if exists < RESYNC_CHANGED {
+        return Ok(());
+    }
+    let validity = conn.state.uid_validity;
+    let mut highest = None;
+    conn.run(&format!("STATUS {} (HIGHESTMODSEQ)", o.mailbox), |line| {
+        highest = highest.or(crate::imap::number_after_u64(line, b"HIGHESTMODSEQ "));
+        Ok(())
+    })
+    .await?;
+    let highest = highest.ok_or_else(|| anyhow!("STATUS gave no HIGHESTMODSEQ"))?;
+    // A keyword of this run's own, so that every pass changes the flags.
+    let keyword = format!(
+        "$Resync{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    conn.run(
+        &format!("STORE 1:{RESYNC_CHANGED} +FLAGS.SILENT ({keyword})"),
+        |_| Ok(()),
+    )
+    .await?;
+
+    // The plain way: every message's flags again.
+    let mut c = t.login(&o.user).await?;
+    let (mut bytes, mut fetched) = (0u64, 0u64);
+    let at = Instant::now();
+    let count = |line: &[u8], bytes: &mut u64, fetched: &mut u64| {
+        *bytes += line.len() as u64 + 2;
+        if untagged_number(line, b"FETCH").is_some() {
+            *fetched += 1;
+        }
+    };
+    c.run(&format!("SELECT {}", o.mailbox), |l| {
+        count(l, &mut bytes, &mut fetched);
+        Ok(())
+    })
+    .await?;
+    c.run("UID FETCH 1:* (FLAGS)", |l| {
+        count(l, &mut bytes, &mut fetched);
+        Ok(())
+    })
+    .await?;
+    let took = at.elapsed();
+    let name = "reconnect, 100 changed: SELECT + UID FETCH 1:* (FLAGS)";
+    let mut m = Metric::seconds(group, name, took);
+    m.count = Some(fetched);
+    report.metrics.push(m);
+    report.metrics.push(Metric::new(
+        group,
+        &format!("{name}, bytes"),
+        bytes as f64,
+        "bytes",
+        crate::stats::Better::Lower,
+    ));
+    if fetched != u64::from(exists) {
+        bail!("{name}: {fetched} FETCH responses for {exists} messages");
+    }
+    c.logout().await?;
+
+    if !conn.has_cap("QRESYNC") {
+        report.warn("no QRESYNC: the QRESYNC reconnect row is left out".into());
+        return Ok(());
+    }
+    let mut c = t.login(&o.user).await?;
+    c.run("ENABLE QRESYNC", |_| Ok(())).await?;
+    let (mut bytes, mut fetched) = (0u64, 0u64);
+    let at = Instant::now();
+    c.run(
+        &format!("SELECT {} (QRESYNC ({validity} {highest}))", o.mailbox),
+        |l| {
+            count(l, &mut bytes, &mut fetched);
+            Ok(())
+        },
+    )
+    .await?;
+    let took = at.elapsed();
+    let name = "reconnect, 100 changed: SELECT (QRESYNC (uidvalidity modseq))";
+    let mut m = Metric::seconds(group, name, took);
+    m.count = Some(fetched);
+    report.metrics.push(m);
+    report.metrics.push(Metric::new(
+        group,
+        &format!("{name}, bytes"),
+        bytes as f64,
+        "bytes",
+        crate::stats::Better::Lower,
+    ));
+    if fetched != u64::from(RESYNC_CHANGED) {
+        bail!("{name}: {fetched} FETCH responses for {RESYNC_CHANGED} changed messages");
+    }
+    c.logout().await?;
     Ok(())
 }

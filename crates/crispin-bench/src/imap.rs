@@ -526,6 +526,17 @@ pub fn number_after(line: &[u8], key: &[u8]) -> Option<u32> {
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
+/// The 64-bit number right after `key` (a modseq).
+pub fn number_after_u64(line: &[u8], key: &[u8]) -> Option<u64> {
+    let at = find_ci(line, key)? + key.len();
+    let digits: Vec<u8> = line[at..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
 pub fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || hay.len() < needle.len() {
         return None;
