@@ -153,6 +153,29 @@ pub async fn run(t: &Target, o: &BigOpts, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// UID → flags (sorted, without \\Recent) from a FETCH line with both.
+fn note_flags(line: &[u8], into: &mut std::collections::BTreeMap<u32, Vec<String>>) {
+    let text = String::from_utf8_lossy(line);
+    let uid = text
+        .split("UID ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u32>().ok());
+    let flags = text
+        .split("FLAGS (")
+        .nth(1)
+        .and_then(|r| r.split(')').next());
+    if let (Some(uid), Some(flags)) = (uid, flags) {
+        let mut v: Vec<String> = flags
+            .split_ascii_whitespace()
+            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        into.insert(uid, v);
+    }
+}
+
 /// Changed since the client's cache, for the reconnect rows.
 const RESYNC_CHANGED: u32 = 100;
 
@@ -180,6 +203,13 @@ async fn resync(
     })
     .await?;
     let highest = highest.ok_or_else(|| anyhow!("STATUS gave no HIGHESTMODSEQ"))?;
+    // The client's cache: every message's flags as of `highest`.
+    let mut cache = std::collections::BTreeMap::new();
+    conn.run("UID FETCH 1:* (FLAGS)", |l| {
+        note_flags(l, &mut cache);
+        Ok(())
+    })
+    .await?;
     // A keyword of this run's own, so that every pass changes the flags.
     let keyword = format!(
         "$Resync{}",
@@ -196,6 +226,7 @@ async fn resync(
     // The plain way: every message's flags again.
     let mut c = t.login(&o.user).await?;
     let (mut bytes, mut fetched) = (0u64, 0u64);
+    let mut full = std::collections::BTreeMap::new();
     let at = Instant::now();
     let count = |line: &[u8], bytes: &mut u64, fetched: &mut u64| {
         *bytes += line.len() as u64 + 2;
@@ -210,6 +241,7 @@ async fn resync(
     .await?;
     c.run("UID FETCH 1:* (FLAGS)", |l| {
         count(l, &mut bytes, &mut fetched);
+        note_flags(l, &mut full);
         Ok(())
     })
     .await?;
@@ -242,12 +274,22 @@ async fn resync(
         &format!("SELECT {} (QRESYNC ({validity} {highest}))", o.mailbox),
         |l| {
             count(l, &mut bytes, &mut fetched);
+            note_flags(l, &mut cache);
             Ok(())
         },
     )
     .await?;
     let took = at.elapsed();
     let name = "reconnect, 100 changed: SELECT (QRESYNC (uidvalidity modseq))";
+    // The cache brought up to date by QRESYNC alone is the full state,
+    // message by message.
+    if cache != full {
+        let differ = full
+            .iter()
+            .filter(|(u, f)| cache.get(*u) != Some(*f))
+            .count();
+        bail!("{name}: the resynced cache differs from the full state in {differ} messages");
+    }
     let mut m = Metric::seconds(group, name, took);
     m.count = Some(fetched);
     report.metrics.push(m);
