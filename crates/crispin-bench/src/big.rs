@@ -190,7 +190,6 @@ async fn resync(
     conn: &mut crate::imap::Conn,
     report: &mut Report,
 ) -> Result<()> {
-    let group = "bigmailbox";
     let exists = conn.state.exists;
     if exists < RESYNC_CHANGED {
         return Ok(());
@@ -224,63 +223,39 @@ async fn resync(
     .await?;
 
     // The plain way: every message's flags again.
-    let mut c = t.login(&o.user).await?;
-    let (mut bytes, mut fetched) = (0u64, 0u64);
     let mut full = std::collections::BTreeMap::new();
-    let at = Instant::now();
-    let count = |line: &[u8], bytes: &mut u64, fetched: &mut u64| {
-        *bytes += line.len() as u64 + 2;
-        if untagged_number(line, b"FETCH").is_some() {
-            *fetched += 1;
-        }
-    };
-    c.run(&format!("SELECT {}", o.mailbox), |l| {
-        count(l, &mut bytes, &mut fetched);
-        Ok(())
-    })
-    .await?;
-    c.run("UID FETCH 1:* (FLAGS)", |l| {
-        count(l, &mut bytes, &mut fetched);
-        note_flags(l, &mut full);
-        Ok(())
-    })
-    .await?;
-    let took = at.elapsed();
+    let plain = [
+        format!("SELECT {}", o.mailbox),
+        "UID FETCH 1:* (FLAGS)".into(),
+    ];
     let name = "reconnect, 100 changed: SELECT + UID FETCH 1:* (FLAGS)";
-    let mut m = Metric::seconds(group, name, took);
-    m.count = Some(fetched);
-    report.metrics.push(m);
-    report.metrics.push(Metric::new(
-        group,
-        &format!("{name}, bytes"),
-        bytes as f64,
-        "bytes",
-        crate::stats::Better::Lower,
-    ));
+    let fetched = reconnect(t, &o.user, None, &plain, &mut full, name, report).await?;
     if fetched != u64::from(exists) {
         bail!("{name}: {fetched} FETCH responses for {exists} messages");
     }
-    c.logout().await?;
 
     if !conn.has_cap("QRESYNC") {
         report.warn("no QRESYNC: the QRESYNC reconnect row is left out".into());
         return Ok(());
     }
-    let mut c = t.login(&o.user).await?;
-    c.run("ENABLE QRESYNC", |_| Ok(())).await?;
-    let (mut bytes, mut fetched) = (0u64, 0u64);
-    let at = Instant::now();
-    c.run(
-        &format!("SELECT {} (QRESYNC ({validity} {highest}))", o.mailbox),
-        |l| {
-            count(l, &mut bytes, &mut fetched);
-            note_flags(l, &mut cache);
-            Ok(())
-        },
+    let qresync = [format!(
+        "SELECT {} (QRESYNC ({validity} {highest}))",
+        o.mailbox
+    )];
+    let name = "reconnect, 100 changed: SELECT (QRESYNC (uidvalidity modseq))";
+    let fetched = reconnect(
+        t,
+        &o.user,
+        Some("ENABLE QRESYNC"),
+        &qresync,
+        &mut cache,
+        name,
+        report,
     )
     .await?;
-    let took = at.elapsed();
-    let name = "reconnect, 100 changed: SELECT (QRESYNC (uidvalidity modseq))";
+    if fetched != u64::from(RESYNC_CHANGED) {
+        bail!("{name}: {fetched} FETCH responses for {RESYNC_CHANGED} changed messages");
+    }
     // The cache brought up to date by QRESYNC alone is the full state,
     // message by message.
     if cache != full {
@@ -290,19 +265,49 @@ async fn resync(
             .count();
         bail!("{name}: the resynced cache differs from the full state in {differ} messages");
     }
-    let mut m = Metric::seconds(group, name, took);
+    Ok(())
+}
+
+/// A new session (`setup` sent untimed), then `commands` timed: their
+/// time and bytes as two rows named `name`; every FETCH's flags go into
+/// `flags`. Returns the number of FETCH responses.
+async fn reconnect(
+    t: &Target,
+    user: &str,
+    setup: Option<&str>,
+    commands: &[String],
+    flags: &mut std::collections::BTreeMap<u32, Vec<String>>,
+    name: &str,
+    report: &mut Report,
+) -> Result<u64> {
+    let mut c = t.login(user).await?;
+    if let Some(setup) = setup {
+        c.run(setup, |_| Ok(())).await?;
+    }
+    let (mut bytes, mut fetched) = (0u64, 0u64);
+    let at = Instant::now();
+    for command in commands {
+        c.run(command, |line| {
+            bytes += line.len() as u64 + 2;
+            if untagged_number(line, b"FETCH").is_some() {
+                fetched += 1;
+            }
+            note_flags(line, flags);
+            Ok(())
+        })
+        .await?;
+    }
+    let took = at.elapsed();
+    let mut m = Metric::seconds("bigmailbox", name, took);
     m.count = Some(fetched);
     report.metrics.push(m);
     report.metrics.push(Metric::new(
-        group,
+        "bigmailbox",
         &format!("{name}, bytes"),
         bytes as f64,
         "bytes",
         crate::stats::Better::Lower,
     ));
-    if fetched != u64::from(RESYNC_CHANGED) {
-        bail!("{name}: {fetched} FETCH responses for {RESYNC_CHANGED} changed messages");
-    }
     c.logout().await?;
-    Ok(())
+    Ok(fetched)
 }

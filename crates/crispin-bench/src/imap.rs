@@ -517,13 +517,7 @@ pub fn untagged_number(line: &[u8], word: &[u8]) -> Option<u32> {
 
 /// The number right after the first occurrence of `key` (case-insensitive).
 pub fn number_after(line: &[u8], key: &[u8]) -> Option<u32> {
-    let at = find_ci(line, key)? + key.len();
-    let digits: Vec<u8> = line[at..]
-        .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits).ok()?.parse().ok()
+    number_after_u64(line, key).and_then(|n| u32::try_from(n).ok())
 }
 
 /// The 64-bit number right after `key` (a modseq).
