@@ -264,3 +264,89 @@ async fn long_known_uid_lists_and_sets() {
     assert_eq!(f.len(), 2, "UIDs 1 and 3: {f:?}");
     imap.shutdown().await;
 }
+
+/// The same two-client test on a mailbox of 100,000 messages (loaded
+/// through the store, queued so that they share commits): another client
+/// changes the flags of 1,000, expunges 500 and appends 10; the client
+/// that comes back with QRESYNC ends with the full state, message by
+/// message, having been sent a small fraction of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_with_qresync_at_100000_messages() {
+    use crispin_store::{Flags, MessageData, NewMessage};
+    let imap = TestImap::start().await;
+    let store = imap.store.clone();
+    let account = store.account("alice").await.unwrap().unwrap().id;
+    let inbox = store.mailbox(account, "INBOX").await.unwrap().unwrap().id;
+    for chunk in 0..100u32 {
+        let mut pending = Vec::new();
+        for i in 0..1000u32 {
+            let n = chunk * 1000 + i;
+            let msg = NewMessage {
+                data: MessageData::Bytes(format!("Subject: m{n}\r\n\r\nb\r\n").into_bytes()),
+                flags: Flags::default(),
+                internal_date: chrono::Utc::now().fixed_offset(),
+                skip_if_present: false,
+            };
+            pending.push(store.append_queued(account, inbox, msg).await.unwrap());
+        }
+        for p in pending {
+            p.await.unwrap();
+        }
+    }
+    let mut a = imap.login("alice").await;
+    let sel = a.ok("SELECT INBOX").await;
+    let validity = code_u64(&sel, "UIDVALIDITY");
+    let highest = code_u64(&sel, "HIGHESTMODSEQ");
+    let mut cache = cache_from(&a.ok("UID FETCH 1:* (FLAGS)").await);
+    assert_eq!(cache.len(), 100_000);
+    a.ok("LOGOUT").await;
+
+    let mut b = imap.login("alice").await;
+    b.ok("SELECT INBOX").await;
+    let every = |from: u32, step: u32| {
+        (from..=100_000)
+            .step_by(step as usize)
+            .map(|u| u.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    b.ok(&format!(
+        "UID STORE {} +FLAGS.SILENT (\\Seen)",
+        every(1, 100)
+    ))
+    .await; // 1,000
+    b.ok(&format!(
+        "UID STORE {} +FLAGS.SILENT (\\Deleted)",
+        every(50, 200)
+    ))
+    .await; // 500
+    b.ok("EXPUNGE").await;
+    for i in 0..10 {
+        b.append("INBOX", "(\\Flagged)", &message(&format!("new {i}"), "n"))
+            .await;
+    }
+    b.ok("LOGOUT").await;
+
+    let mut a = imap.login("alice").await;
+    a.ok("ENABLE QRESYNC").await;
+    let resync = a
+        .ok(&format!("SELECT INBOX (QRESYNC ({validity} {highest}))"))
+        .await;
+    let bytes: usize = resync.iter().map(|l| l.len() + 2).sum();
+    for l in resync.iter().filter(|l| l.starts_with("* VANISHED ")) {
+        assert!(l.starts_with("* VANISHED (EARLIER) "), "{l}");
+        for uid in vanished_uids(l) {
+            assert!(
+                cache.remove(&uid).is_some(),
+                "VANISHED names unknown UID {uid}"
+            );
+        }
+    }
+    let changed = cache_from(&resync);
+    cache.extend(changed);
+    let full = cache_from(&a.ok("UID FETCH 1:* (FLAGS)").await);
+    assert_eq!(full.len(), 100_000 - 500 + 10);
+    assert!(cache == full, "the resynced cache is the full state");
+    assert!(bytes < 100_000, "QRESYNC sent {bytes} bytes");
+    imap.shutdown().await;
+}
