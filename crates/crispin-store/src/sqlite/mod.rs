@@ -56,6 +56,46 @@ pub struct SqliteStore {
     /// account too, so that an entry answers only the mailbox's owner, and
     /// dropped with the mailbox (its id can come back for a new one).
     recent: std::sync::Mutex<HashMap<(AccountId, MailboxId), u32>>,
+    /// Content files that APPENDs under way rely on (see `remove_files`).
+    pins: Pins,
+}
+
+/// How many APPENDs under way rely on each content file: one that found
+/// the file already there stores no bytes of its own.
+type Pins = Arc<std::sync::Mutex<HashMap<(AccountId, String), usize>>>;
+
+/// One APPEND's claim on a content file, released when its commit is done
+/// (or abandoned).
+struct Pin {
+    pins: Pins,
+    key: (AccountId, String),
+}
+
+impl Pin {
+    fn new(pins: &Pins, account: AccountId, hash: &str) -> Pin {
+        let key = (account, hash.to_string());
+        *pins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_insert(0) += 1;
+        Pin {
+            pins: pins.clone(),
+            key,
+        }
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = pins.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                pins.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -132,6 +172,7 @@ impl SqliteStore {
             notes,
             writes,
             recent: std::sync::Mutex::default(),
+            pins: Pins::default(),
         })
     }
 
@@ -247,9 +288,36 @@ impl SqliteStore {
         }
     }
 
+    /// Removes the files of content whose last message a commit removed.
+    /// The same bytes may have been appended again meanwhile: an APPEND
+    /// that found the file still there wrote none of its own, and its
+    /// commit gave the content a new row. Such a file stays: while the
+    /// APPEND is under way (its pin), and after its commit (the row). The
+    /// pins' lock is held from the check to the unlink, and an APPEND pins
+    /// before it looks for the file, so none can see the file and lose it.
+    /// (Another process's APPEND, `deliver` or `import`, is covered by the
+    /// row check only once it has committed.)
     fn remove_files(&self, account: AccountId, hashes: &[String]) {
+        let pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
         for h in hashes {
-            self.blobs.remove(account, h);
+            if pins.contains_key(&(account, h.clone())) {
+                continue;
+            }
+            let stored = self.readers.now(|c| {
+                Ok(
+                    c.prepare_cached("SELECT 1 FROM blobs WHERE account_id = ? AND hash = ?")?
+                        .query_row(params![account.0, h], |_| Ok(()))
+                        .optional()?
+                        .is_some(),
+                )
+            });
+            match stored {
+                Ok(false) => self.blobs.remove(account, h),
+                Ok(true) => {}
+                Err(e) => {
+                    tracing::warn!(hash = %h, error = %e, "content file kept: cannot check its row")
+                }
+            }
         }
     }
 
@@ -634,8 +702,9 @@ impl Store for SqliteStore {
         // Parsing is CPU work and storing a file means fsync: neither may
         // block the runtime's worker threads.
         let blobs = self.blobs.clone();
+        let pins = self.pins.clone();
         let data = message.data;
-        let (prepared, inline) = tokio::task::spawn_blocking(move || {
+        let (prepared, inline, pin) = tokio::task::spawn_blocking(move || {
             let mut p = ingest::prepare(data)?;
             let data = std::mem::replace(&mut p.data, MessageData::Bytes(Vec::new()));
             if p.size <= INLINE_BLOB {
@@ -643,12 +712,14 @@ impl Store for SqliteStore {
                     MessageData::Bytes(b) => b,
                     MessageData::File(f) => std::fs::read(f.path())?,
                 };
-                Ok::<_, StoreError>((p, Some(bytes)))
+                Ok::<_, StoreError>((p, Some(bytes), None))
             } else {
+                // Pinned before looking for the file (see `remove_files`).
+                let pin = Pin::new(&pins, account, &p.hash);
                 // The file first: a crash after this leaves at worst an
                 // unreferenced file, never a message without its bytes.
                 blobs.put(account, &p.hash, data)?;
-                Ok((p, None))
+                Ok((p, None, Some(pin)))
             }
         })
         .await
@@ -663,7 +734,11 @@ impl Store for SqliteStore {
             skip_if_present: message.skip_if_present,
         };
         let done = self.enqueue(move |c| commit::append(c, &job)).await?;
-        Ok(Box::pin(done))
+        Ok(Box::pin(async move {
+            let appended = done.await;
+            drop(pin);
+            appended
+        }))
     }
 
     async fn fetch(
@@ -807,6 +882,80 @@ const INLINE_BLOB: u64 = 128 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn big(subject: &str) -> NewMessage {
+        let mut data = format!("Subject: {subject}\r\n\r\n").into_bytes();
+        data.resize(data.len() + INLINE_BLOB as usize + 1, b'x');
+        NewMessage {
+            data: MessageData::Bytes(data),
+            flags: Flags::default(),
+            internal_date: chrono::Utc::now().fixed_offset(),
+            skip_if_present: false,
+        }
+    }
+
+    /// The last message with some content is expunged, and the same bytes
+    /// are appended again after the expunge's commit but before its file
+    /// is removed: the new message keeps its content (it was lost before:
+    /// the APPEND found the file, stored none, and the removal took it).
+    #[tokio::test]
+    async fn content_appended_again_before_its_file_is_removed_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let a = store
+            .create_account("a", &Credentials::default())
+            .await
+            .unwrap();
+        let inbox = store.mailbox(a, "INBOX").await.unwrap().unwrap().id;
+        let first = store.append(a, inbox, big("same")).await.unwrap();
+        let deleted = Flags {
+            system: crate::flag::DELETED,
+            keywords: Vec::new(),
+        };
+        store
+            .store_flags(a, inbox, &[first.uid], FlagOp::Add, &deleted)
+            .await
+            .unwrap();
+        // The expunge's commit, and its removal held back.
+        let (expunged, gone) = store
+            .write(move |c| commit::expunge(c, a, inbox, None))
+            .await
+            .unwrap();
+        assert_eq!((expunged, gone.len()), (vec![first.uid], 1));
+        // Meanwhile the same bytes again, committed before the removal.
+        let again = store.append(a, inbox, big("same")).await.unwrap();
+        store.remove_files(a, &gone);
+        let rec = store
+            .fetch(a, inbox, &[again.uid], FetchNeed::default())
+            .await
+            .unwrap();
+        let bytes = store.read_blob(a, &rec[0].blob, 0, 15).await.unwrap();
+        assert_eq!(
+            &bytes[..],
+            b"Subject: same\r\n",
+            "the appended message's content"
+        );
+
+        // With the row gone again and an APPEND pinned: the file stays too.
+        let pin = Pin::new(&store.pins, a, &gone[0]);
+        store
+            .store_flags(a, inbox, &[again.uid], FlagOp::Add, &deleted)
+            .await
+            .unwrap();
+        let (_, gone) = store
+            .write(move |c| commit::expunge(c, a, inbox, None))
+            .await
+            .unwrap();
+        store.remove_files(a, &gone);
+        assert!(store.blobs.path(a, &gone[0]).exists(), "pinned: kept");
+        drop(pin);
+        store.remove_files(a, &gone);
+        assert!(
+            !store.blobs.path(a, &gone[0]).exists(),
+            "no row, no pin: removed"
+        );
+        store.close().await;
+    }
 
     /// The driver's errors stay in the backend: a full disk is `Full`
     /// (whichever driver saw it), anything else `Backend`, which a shared
