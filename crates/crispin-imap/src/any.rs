@@ -40,6 +40,8 @@ const CAPABILITIES: &[(&str, Advertised)] = &[
     ("ESEARCH", Advertised::LoggedIn),
     ("CONDSTORE", Advertised::LoggedIn),
     ("QRESYNC", Advertised::LoggedIn),
+    // RFC 8438: STATUS SIZE (tests/status.rs).
+    ("STATUS=SIZE", Advertised::LoggedIn),
 ];
 
 /// See [`crate::hideable_capabilities`].

@@ -40,12 +40,15 @@ fn fetch_of(lines: &[String], seq: u32) -> &str {
 #[tokio::test]
 async fn advertised_and_enabled_by_enable() {
     let imap = TestImap::start().await;
+    let mut before = imap.connect().await;
+    let caps = before.ok("CAPABILITY").await;
     assert!(
-        !imap.caps_before_login().contains("CONDSTORE"),
-        "CONDSTORE is for logged-in sessions"
+        !caps[0].contains("CONDSTORE"),
+        "CONDSTORE is for logged-in sessions: {caps:?}"
     );
-    assert!(imap.caps_after_login().contains(" CONDSTORE "));
     let mut c = imap.login("alice").await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" CONDSTORE "), "{caps:?}");
     assert_eq!(
         c.ok("enable condstore").await,
         vec!["* ENABLED CONDSTORE".to_string()]

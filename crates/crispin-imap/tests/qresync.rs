@@ -217,7 +217,8 @@ async fn uid_fetch_vanished() {
 #[tokio::test]
 async fn qresync_needs_enable_and_closed_is_sent() {
     let (imap, mut c) = selected_with(2).await;
-    assert!(imap.caps_after_login().contains(" QRESYNC "));
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" QRESYNC "), "{caps:?}");
     assert_bad(&c.status("SELECT INBOX (QRESYNC (1 1))").await);
     // Still selected: the BAD changed nothing.
     c.ok("FETCH 1 (UID)").await;

@@ -31,6 +31,9 @@ async fn status_all_items() {
             "* STATUS INBOX (UNSEEN 1 UIDVALIDITY {validity} UIDNEXT 4 RECENT 3 MESSAGES 3)"
         )]
     );
+    // RFC 8438: advertised, and SIZE is the sum of the messages' sizes.
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" STATUS=SIZE "), "{caps:?}");
     assert_eq!(
         c.ok("status inbox (deleted size messages)").await,
         vec![format!("* STATUS INBOX (DELETED 1 SIZE {size} MESSAGES 3)")]

@@ -58,7 +58,7 @@ pub fn caps_before_login(appendlimit: u64) -> String {
 /// CAPABILITY after login.
 pub fn caps_after_login(appendlimit: u64) -> String {
     format!(
-        "{COMMON_CAPS} UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH CONDSTORE QRESYNC APPENDLIMIT={appendlimit}"
+        "{COMMON_CAPS} UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CREATE-SPECIAL-USE ESEARCH CONDSTORE QRESYNC STATUS=SIZE APPENDLIMIT={appendlimit}"
     )
 }
 
