@@ -195,7 +195,8 @@ class TestSession(ImapTestCase):
             fresh.shutdown()
         data = ok(self.m.capability())
         caps = data[0].decode().upper().split()
-        for cap in ("IMAP4REV1", "IDLE", "UIDPLUS", "MOVE", "UNSELECT", "NAMESPACE", "ENABLE"):
+        for cap in ("IMAP4REV1", "IDLE", "UIDPLUS", "MOVE", "UNSELECT", "NAMESPACE", "ENABLE",
+                    "CONDSTORE", "QRESYNC", "STATUS=SIZE"):
             self.assertIn(cap, caps)
         self.assertFalse(any(c.startswith("AUTH=") for c in caps), caps)
 
@@ -300,6 +301,13 @@ class TestMailboxes(ImapTestCase):
         messages, unseen, uidnext, uidvalidity = map(int, m.groups())
         self.assertEqual((messages, unseen, uidnext), (2, 1, 3))
         self.assertGreater(uidvalidity, 0)
+        # RFC 8438 SIZE (the octets stored) and RFC 7162 HIGHESTMODSEQ.
+        one, two = simple_message("one"), simple_message("two")
+        data = ok(self.m.status(quote(name), "(SIZE HIGHESTMODSEQ)"))
+        m = re.search(rb"SIZE (\d+) HIGHESTMODSEQ (\d+)", data[0])
+        self.assertIsNotNone(m, data)
+        self.assertEqual(int(m.group(1)), len(one) + len(two))
+        self.assertGreater(int(m.group(2)), 0)
 
 
 class TestMessages(ImapTestCase):
